@@ -1,0 +1,321 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is Watch Tower's configuration, read from the environment. The names
+// are a contract with deployment tooling outside this repository: keep them.
+type Config struct {
+	DatabaseURL string
+	RedisURL    string
+	HTTPAddr    string
+
+	SlackBotToken      string
+	SlackAppToken      string
+	SlackAPIURL        string
+	SlackAlertChannel  string
+	SlackReportChannel string
+
+	OpenAIAPIKey  string
+	OpenAIBaseURL string
+	OpenAIModel   string
+
+	LocoNavWebhookToken      string
+	LocoNavWebhookHMACSecret string
+	LocoNavAllowedCIDRs      []netip.Prefix
+	LocoNavAPIURL            string
+	LocoNavAPIToken          string
+	LocoNavTimezone          *time.Location
+
+	SheetsSpreadsheetID          string
+	GoogleApplicationCredentials string
+	SheetsAPIURL                 string
+
+	ReportTimezone *time.Location
+	Admins         []string // Slack user ids with the admin role whatever the users table says
+
+	LogLevel  slog.Level
+	LogFormat string // auto, text or json
+
+	PositionRetentionDays int
+}
+
+// option is one row of the configuration table.
+type option struct {
+	Name    string
+	Default string
+	Secret  bool
+	Doc     string
+	set     func(c *Config, v string) error
+}
+
+var (
+	slackChannelRE = regexp.MustCompile(`^([CGD][A-Z0-9]{4,}|#[a-z0-9][a-z0-9_-]{0,79})$`)
+	slackUserRE    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+)
+
+// options is the configuration table: every setting, its default, whether
+// it is secret, and what it means. `watchtower config` prints it.
+var options = []option{
+	{Name: "DATABASE_URL", Default: "postgres://postgres@127.0.0.1:5432/watchtower?sslmode=disable", Secret: true,
+		Doc: "PostgreSQL (with PostGIS) connection URL",
+		set: func(c *Config, v string) error { c.DatabaseURL = v; return checkURL(v, "postgres", "postgresql") }},
+	{Name: "REDIS_URL", Default: "redis://127.0.0.1:6379/0", Secret: true,
+		Doc: "Redis 7 connection URL (streams, locks)",
+		set: func(c *Config, v string) error { c.RedisURL = v; return checkURL(v, "redis", "rediss", "unix") }},
+	{Name: "HTTP_ADDR", Default: ":8080",
+		Doc: "listen address for webhooks, /healthz, /readyz and /metrics",
+		set: func(c *Config, v string) error {
+			c.HTTPAddr = v
+			_, port, err := net.SplitHostPort(v)
+			if err != nil {
+				return errors.New("must be host:port, e.g. :8080 or 127.0.0.1:8080")
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				return fmt.Errorf("port %q is not 0-65535", port)
+			}
+			return nil
+		}},
+	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (xoxb-…); empty runs without Slack",
+		set: func(c *Config, v string) error { c.SlackBotToken = v; return checkPrefix(v, "xoxb-", "a bot token") }},
+	{Name: "SLACK_APP_TOKEN", Secret: true, Doc: "Slack app-level token for Socket Mode (xapp-…)",
+		set: func(c *Config, v string) error { c.SlackAppToken = v; return checkPrefix(v, "xapp-", "an app-level token") }},
+	{Name: "SLACK_API_URL", Default: "https://slack.com/api/", Doc: "Slack Web API base URL (a fake's, in tests)",
+		set: func(c *Config, v string) error {
+			c.SlackAPIURL = withSlash(v)
+			return checkURL(v, "http", "https")
+		}},
+	{Name: "SLACK_ALERT_CHANNEL", Doc: "channel id (C…) or #name for alerts",
+		set: func(c *Config, v string) error { c.SlackAlertChannel = v; return checkRE(v, slackChannelRE, "a channel id like C0123ABCD or #name") }},
+	{Name: "SLACK_REPORT_CHANNEL", Doc: "channel id (C…) or #name for the 06:00 report",
+		set: func(c *Config, v string) error { c.SlackReportChannel = v; return checkRE(v, slackChannelRE, "a channel id like C0123ABCD or #name") }},
+	{Name: "OPENAI_API_KEY", Secret: true, Doc: "OpenAI API key",
+		set: func(c *Config, v string) error { c.OpenAIAPIKey = v; return nil }},
+	{Name: "OPENAI_BASE_URL", Default: "https://api.openai.com/v1/", Doc: "OpenAI API base URL (a fake's, in tests)",
+		set: func(c *Config, v string) error { c.OpenAIBaseURL = withSlash(v); return checkURL(v, "http", "https") }},
+	{Name: "OPENAI_MODEL", Default: "gpt-4.1-mini", Doc: "model for the Responses API tool loop",
+		set: func(c *Config, v string) error { c.OpenAIModel = v; return nil }},
+	{Name: "LOCONAV_WEBHOOK_TOKEN", Secret: true, Doc: "shared token LocoNav sends (Bearer, X-Webhook-Token or ?token=); webhooks are refused without one",
+		set: func(c *Config, v string) error {
+			c.LocoNavWebhookToken = v
+			if v != "" && len(v) < 16 {
+				return errors.New("must be at least 16 characters")
+			}
+			return nil
+		}},
+	{Name: "LOCONAV_WEBHOOK_HMAC_SECRET", Secret: true, Doc: "optional HMAC-SHA256 secret for signed webhooks",
+		set: func(c *Config, v string) error { c.LocoNavWebhookHMACSecret = v; return nil }},
+	{Name: "LOCONAV_ALLOWED_CIDRS", Doc: "optional comma-separated CIDRs or IPs allowed to post webhooks",
+		set: func(c *Config, v string) error {
+			c.LocoNavAllowedCIDRs = nil
+			for s := range strings.SplitSeq(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					a, aerr := netip.ParseAddr(s)
+					if aerr != nil {
+						return fmt.Errorf("%q is not a CIDR or IP address", s)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				c.LocoNavAllowedCIDRs = append(c.LocoNavAllowedCIDRs, p.Masked())
+			}
+			return nil
+		}},
+	{Name: "LOCONAV_API_URL", Default: "https://api.a.loconav.com/integration/api/v1", Doc: "LocoNav integration API base URL",
+		set: func(c *Config, v string) error { c.LocoNavAPIURL = strings.TrimRight(v, "/"); return checkURL(v, "http", "https") }},
+	{Name: "LOCONAV_API_TOKEN", Secret: true, Doc: "LocoNav User-Authentication token; empty disables polling and trip sync",
+		set: func(c *Config, v string) error { c.LocoNavAPIToken = v; return nil }},
+	{Name: "LOCONAV_TIMEZONE", Default: "Africa/Lagos", Doc: "zone of LocoNav's zone-less timestamps",
+		set: func(c *Config, v string) (err error) { c.LocoNavTimezone, err = loadZone(v); return err }},
+	{Name: "SHEETS_SPREADSHEET_ID", Doc: "Google Sheet holding the fleet's master data",
+		set: func(c *Config, v string) error { c.SheetsSpreadsheetID = v; return nil }},
+	{Name: "GOOGLE_APPLICATION_CREDENTIALS", Doc: "path to the service-account JSON for Sheets",
+		set: func(c *Config, v string) error {
+			c.GoogleApplicationCredentials = v
+			if v == "" {
+				return nil
+			}
+			if _, err := os.Stat(v); err != nil {
+				return fmt.Errorf("cannot read %s", v)
+			}
+			return nil
+		}},
+	{Name: "SHEETS_API_URL", Doc: "Sheets API base URL override (a fake's, in tests); empty is Google's",
+		set: func(c *Config, v string) error {
+			c.SheetsAPIURL = v
+			if v == "" {
+				return nil
+			}
+			return checkURL(v, "http", "https")
+		}},
+	{Name: "REPORT_TIMEZONE", Default: "Africa/Lagos", Doc: "zone of the daily report's day and 06:00",
+		set: func(c *Config, v string) (err error) { c.ReportTimezone, err = loadZone(v); return err }},
+	{Name: "WATCHTOWER_ADMINS", Doc: "comma-separated Slack user ids that are always admins",
+		set: func(c *Config, v string) error {
+			c.Admins = nil
+			for s := range strings.SplitSeq(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				if !slackUserRE.MatchString(s) {
+					return fmt.Errorf("%q is not a Slack user id (U… or W…)", s)
+				}
+				c.Admins = append(c.Admins, s)
+			}
+			return nil
+		}},
+	{Name: "LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error",
+		set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{Name: "LOG_FORMAT", Default: "auto", Doc: "auto (coloured on a terminal, JSON otherwise), text or json",
+		set: func(c *Config, v string) error {
+			c.LogFormat = v
+			if v != "auto" && v != "text" && v != "json" {
+				return errors.New("must be auto, text or json")
+			}
+			return nil
+		}},
+	{Name: "POSITION_RETENTION_DAYS", Default: "30", Doc: "days of GPS history kept (older daily partitions are dropped)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 3650 {
+				return errors.New("must be a whole number of days from 1 to 3650")
+			}
+			c.PositionRetentionDays = n
+			return nil
+		}},
+}
+
+// ConfigError names the variable that is wrong and how.
+type ConfigError struct {
+	Name    string
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return "config: " + e.Name + ": " + e.Problem }
+
+// LoadConfig reads the configuration through getenv (os.Getenv in
+// production) and validates it. The first problem found is returned.
+func LoadConfig(getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	for _, o := range options {
+		v := strings.TrimSpace(getenv(o.Name))
+		if v == "" {
+			v = o.Default
+		}
+		if err := o.set(c, v); err != nil {
+			return nil, &ConfigError{Name: o.Name, Problem: err.Error()}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks what no single variable can: settings that only make sense
+// together.
+func (c *Config) Validate() error {
+	switch {
+	case c.SlackBotToken != "" && c.SlackAppToken == "":
+		return &ConfigError{"SLACK_APP_TOKEN", "is required with SLACK_BOT_TOKEN: Socket Mode needs both"}
+	case c.SlackAppToken != "" && c.SlackBotToken == "":
+		return &ConfigError{"SLACK_BOT_TOKEN", "is required with SLACK_APP_TOKEN: Socket Mode needs both"}
+	case c.SlackBotToken != "" && c.OpenAIAPIKey == "":
+		return &ConfigError{"OPENAI_API_KEY", "is required when Slack is configured: every message goes through the model"}
+	case c.SheetsSpreadsheetID != "" && c.GoogleApplicationCredentials == "" && c.SheetsAPIURL == "":
+		return &ConfigError{"GOOGLE_APPLICATION_CREDENTIALS", "is required with SHEETS_SPREADSHEET_ID"}
+	case c.LocoNavWebhookHMACSecret != "" && len(c.LocoNavWebhookHMACSecret) < 16:
+		return &ConfigError{"LOCONAV_WEBHOOK_HMAC_SECRET", "must be at least 16 characters"}
+	}
+	return nil
+}
+
+// PrintConfig writes every setting as NAME=value with its meaning, secrets
+// shown only as set or unset.
+func PrintConfig(w io.Writer, getenv func(string) string) {
+	for _, o := range options {
+		v := strings.TrimSpace(getenv(o.Name))
+		source := ""
+		if v == "" {
+			v, source = o.Default, " (default)"
+		}
+		if o.Secret && v != "" {
+			v = redact(o.Name, v)
+		}
+		fmt.Fprintf(w, "%s=%s\t# %s%s\n", o.Name, v, o.Doc, source)
+	}
+}
+
+// redact hides a secret. For URLs only the password is hidden, so that
+// which host we talk to stays visible.
+func redact(name, v string) string {
+	if strings.HasSuffix(name, "_URL") {
+		if u, err := url.Parse(v); err == nil && u.Scheme != "" {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+			return u.Redacted()
+		}
+	}
+	return "<set, redacted>"
+}
+
+func checkURL(v string, schemes ...string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("is not a URL")
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			if u.Host == "" && s != "unix" {
+				return errors.New("has no host")
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("scheme %q is not %s", u.Scheme, strings.Join(schemes, " or "))
+}
+
+func checkPrefix(v, prefix, what string) error {
+	if v != "" && !strings.HasPrefix(v, prefix) {
+		return fmt.Errorf("must start with %s (%s)", prefix, what)
+	}
+	return nil
+}
+
+func checkRE(v string, re *regexp.Regexp, what string) error {
+	if v != "" && !re.MatchString(v) {
+		return fmt.Errorf("%q is not %s", v, what)
+	}
+	return nil
+}
+
+func withSlash(v string) string {
+	if v != "" && !strings.HasSuffix(v, "/") {
+		return v + "/"
+	}
+	return v
+}
+
+func loadZone(v string) (*time.Location, error) {
+	loc, err := time.LoadLocation(v)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone (e.g. Africa/Lagos)", v)
+	}
+	return loc, nil
+}

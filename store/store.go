@@ -1,0 +1,137 @@
+// Package store keeps Watch Tower's state in PostgreSQL with PostGIS: the
+// fleet's master data, trips, positions, geofence visits, alerts and the audit
+// log. It speaks in domain terms; no SQL leaves it.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound is returned when the thing asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrAmbiguous is returned when a name matches more than one thing; the error
+// is an *AmbiguousError listing the candidates.
+var ErrAmbiguous = errors.New("ambiguous")
+
+// ErrInvalid is returned for input the store refuses before touching the
+// database (an empty truck number, a latitude of 200).
+var ErrInvalid = errors.New("invalid")
+
+// AmbiguousError lists what an ambiguous name could mean.
+type AmbiguousError struct {
+	Query      string
+	Candidates []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%q is ambiguous: could be %s", e.Query, strings.Join(e.Candidates, ", "))
+}
+
+// Is makes errors.Is(err, ErrAmbiguous) true.
+func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
+
+// conn is what the store needs of a connection: a pool in production, an
+// open transaction in tests (its Begin opens a savepoint), so that a test's
+// writes vanish with one rollback.
+type conn interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// DB is the store. Its methods are safe for concurrent use.
+type DB struct {
+	conn conn
+	pool *pgxpool.Pool // nil when DB wraps a transaction
+}
+
+// Open connects to the database at url and checks that it answers.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse database url: %w", redactURLError(err))
+	}
+	return OpenConfig(ctx, cfg)
+}
+
+// OpenConfig is Open with a parsed pool configuration (tests use it to set a
+// search_path).
+func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	return &DB{conn: pool, pool: pool}, nil
+}
+
+// NewWithTx returns a store whose every call runs inside tx. Tests use it to
+// roll everything back at the end.
+func NewWithTx(tx pgx.Tx) *DB { return &DB{conn: tx} }
+
+// Close releases the pool. It is safe to call more than once.
+func (db *DB) Close() {
+	if db.pool != nil {
+		db.pool.Close()
+	}
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing if it returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := db.conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit this is a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// notFound turns pgx.ErrNoRows into ErrNotFound; it is the one place that does.
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// redactURLError keeps a password in a malformed URL out of logs: pgx quotes
+// the whole string in some parse errors.
+func redactURLError(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("malformed connection string")
+	}
+	return err
+}
+
+// NewFromPool returns a store on an existing pool; Close closes the pool.
+func NewFromPool(pool *pgxpool.Pool) *DB { return &DB{conn: pool, pool: pool} }
