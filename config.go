@@ -91,16 +91,25 @@ var options = []option{
 	{Name: "SLACK_BOT_TOKEN", Secret: true, Doc: "Slack bot token (xoxb-…); empty runs without Slack",
 		set: func(c *Config, v string) error { c.SlackBotToken = v; return checkPrefix(v, "xoxb-", "a bot token") }},
 	{Name: "SLACK_APP_TOKEN", Secret: true, Doc: "Slack app-level token for Socket Mode (xapp-…)",
-		set: func(c *Config, v string) error { c.SlackAppToken = v; return checkPrefix(v, "xapp-", "an app-level token") }},
+		set: func(c *Config, v string) error {
+			c.SlackAppToken = v
+			return checkPrefix(v, "xapp-", "an app-level token")
+		}},
 	{Name: "SLACK_API_URL", Default: "https://slack.com/api/", Doc: "Slack Web API base URL (a fake's, in tests)",
 		set: func(c *Config, v string) error {
 			c.SlackAPIURL = withSlash(v)
 			return checkURL(v, "http", "https")
 		}},
 	{Name: "SLACK_ALERT_CHANNEL", Doc: "channel id (C…) or #name for alerts",
-		set: func(c *Config, v string) error { c.SlackAlertChannel = v; return checkRE(v, slackChannelRE, "a channel id like C0123ABCD or #name") }},
+		set: func(c *Config, v string) error {
+			c.SlackAlertChannel = v
+			return checkRE(v, slackChannelRE, "a channel id like C0123ABCD or #name")
+		}},
 	{Name: "SLACK_REPORT_CHANNEL", Doc: "channel id (C…) or #name for the 06:00 report",
-		set: func(c *Config, v string) error { c.SlackReportChannel = v; return checkRE(v, slackChannelRE, "a channel id like C0123ABCD or #name") }},
+		set: func(c *Config, v string) error {
+			c.SlackReportChannel = v
+			return checkRE(v, slackChannelRE, "a channel id like C0123ABCD or #name")
+		}},
 	{Name: "OPENAI_API_KEY", Secret: true, Doc: "OpenAI API key",
 		set: func(c *Config, v string) error { c.OpenAIAPIKey = v; return nil }},
 	{Name: "OPENAI_BASE_URL", Default: "https://api.openai.com/v1/", Doc: "OpenAI API base URL (a fake's, in tests)",
@@ -137,7 +146,10 @@ var options = []option{
 			return nil
 		}},
 	{Name: "LOCONAV_API_URL", Default: "https://api.a.loconav.com/integration/api/v1", Doc: "LocoNav integration API base URL",
-		set: func(c *Config, v string) error { c.LocoNavAPIURL = strings.TrimRight(v, "/"); return checkURL(v, "http", "https") }},
+		set: func(c *Config, v string) error {
+			c.LocoNavAPIURL = strings.TrimRight(v, "/")
+			return checkURL(v, "http", "https")
+		}},
 	{Name: "LOCONAV_API_TOKEN", Secret: true, Doc: "LocoNav User-Authentication token; empty disables polling and trip sync",
 		set: func(c *Config, v string) error { c.LocoNavAPIToken = v; return nil }},
 	{Name: "LOCONAV_TIMEZONE", Default: "Africa/Lagos", Doc: "zone of LocoNav's zone-less timestamps",
