@@ -163,7 +163,7 @@ var options = []option{
 				return nil
 			}
 			if _, err := os.Stat(v); err != nil {
-				return fmt.Errorf("cannot read %s", v)
+				return fmt.Errorf("cannot read %q", v)
 			}
 			return nil
 		}},
@@ -273,14 +273,23 @@ func PrintConfig(w io.Writer, getenv func(string) string) {
 	}
 }
 
-// redact hides a secret. For URLs only the password is hidden, so that
-// which host we talk to stays visible.
+// redact hides a secret. For URLs only the credentials are hidden (user
+// password, and password-like query parameters, which pgx and go-redis
+// accept), so that which host we talk to stays visible.
 func redact(name, v string) string {
 	if strings.HasSuffix(name, "_URL") {
 		if u, err := url.Parse(v); err == nil && u.Scheme != "" {
 			if _, ok := u.User.Password(); ok {
 				u.User = url.UserPassword(u.User.Username(), "xxxxx")
 			}
+			q := u.Query()
+			for k := range q {
+				switch strings.ToLower(k) {
+				case "password", "pass", "passwd", "pwd", "secret", "token", "sslpassword":
+					q.Set(k, "xxxxx")
+				}
+			}
+			u.RawQuery = q.Encode()
 			return u.Redacted()
 		}
 	}
@@ -294,7 +303,8 @@ func checkURL(v string, schemes ...string) error {
 	}
 	for _, s := range schemes {
 		if u.Scheme == s {
-			if u.Host == "" && s != "unix" {
+			// postgres:///db?host=/run/postgresql is a Unix socket.
+			if u.Host == "" && s != "unix" && u.Query().Get("host") == "" {
 				return errors.New("has no host")
 			}
 			return nil

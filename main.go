@@ -71,9 +71,7 @@ func main() {
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "watchtower:", err)
-		}
+		fmt.Fprintln(os.Stderr, "watchtower:", err)
 		os.Exit(code)
 	}
 }
