@@ -4,6 +4,7 @@
 package ingest
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -65,15 +66,28 @@ var fleetTables = []fleetTable{
 }
 
 // columnAliases lets a sheet say "Truck Number" or "Plate" where we say
-// number.
-var columnAliases = map[string]string{
-	"truck_number": "number", "truck_no": "number", "plate": "number", "plate_number": "number",
-	"lat": "latitude", "lng": "longitude", "lon": "longitude", "long": "longitude",
-	"radius": "radius_m", "radius_meters": "radius_m",
-	"loconav_uuid": "loconav_vehicle_uuid", "vehicle_uuid": "loconav_vehicle_uuid",
-	"smartphone": "has_smartphone", "truck": "truck_number", "driver_phone": "phone",
-	"slack_id": "slack_user_id", "slack_user": "slack_user_id",
-	"organisation": "organization", "client": "organization",
+// number, per table: in trucks.csv "truck_number" is the truck's own number,
+// in drivers.csv the truck the driver drives.
+var columnAliases = map[string]map[string]string{
+	"": { // every table
+		"lat": "latitude", "lng": "longitude", "lon": "longitude", "long": "longitude",
+		"organisation": "organization",
+	},
+	"locations": {"radius": "radius_m", "radius_meters": "radius_m", "client": "organization"},
+	"trucks": {
+		"truck_number": "number", "truck_no": "number", "plate": "number", "plate_number": "number",
+		"loconav_uuid": "loconav_vehicle_uuid", "vehicle_uuid": "loconav_vehicle_uuid",
+	},
+	"drivers": {"smartphone": "has_smartphone", "truck": "truck_number", "truck_no": "truck_number", "driver_phone": "phone"},
+	"users":   {"slack_id": "slack_user_id", "slack_user": "slack_user_id"},
+}
+
+func columnAlias(table, key string) (string, bool) {
+	if a, ok := columnAliases[table][key]; ok {
+		return a, true
+	}
+	a, ok := columnAliases[""][key]
+	return a, ok
 }
 
 // Table is one table of master data as rows of text: a CSV file, or a tab of
@@ -124,7 +138,13 @@ func ReadFleetDir(dir string) (store.FleetImport, error) {
 
 // ReadCSVTable reads one CSV file into a Table.
 func ReadCSVTable(name, source string, r io.Reader) (Table, error) {
-	cr := csv.NewReader(r)
+	// Spreadsheet exports often start with a byte-order mark, which would
+	// otherwise break a quoted first header.
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // short rows are padded; we report what is missing
 	t := Table{Name: name, Source: source}
 	for {
@@ -159,7 +179,7 @@ func ParseFleet(tables ...Table) (store.FleetImport, error) {
 		cols := map[string]int{}
 		for i, h := range t.Rows[0] {
 			k := columnKey(h)
-			if a, ok := columnAliases[k]; ok {
+			if a, ok := columnAlias(t.Name, k); ok {
 				if _, taken := cols[a]; !taken {
 					k = a
 				}
@@ -189,31 +209,44 @@ func ParseFleet(tables ...Table) (store.FleetImport, error) {
 				continue
 			}
 			ref := fmt.Sprintf("%s row %d", t.Source, line)
+			var v interface{ Validate() error }
 			switch t.Name {
 			case "organizations":
-				in.Organizations = append(in.Organizations, store.Row[store.Organization]{Ref: ref, Value: store.Organization{
+				o := store.Organization{
 					Name: r.get("name"), Kind: strings.ToLower(r.get("kind")),
 					ContactName: r.get("contact_name"), ContactPhone: r.get("contact_phone"),
-				}})
+				}
+				in.Organizations, v = append(in.Organizations, store.Row[store.Organization]{Ref: ref, Value: o}), o
 			case "locations":
-				in.Locations = append(in.Locations, store.Row[store.Location]{Ref: ref, Value: r.location()})
+				l := r.location()
+				in.Locations, v = append(in.Locations, store.Row[store.Location]{Ref: ref, Value: l}), l
 			case "trucks":
-				in.Trucks = append(in.Trucks, store.Row[store.Truck]{Ref: ref, Value: store.Truck{
+				tr := store.Truck{
 					Number: store.NormalizeTruckNumber(r.get("number")), LocoNavUUID: strings.ToLower(r.get("loconav_vehicle_uuid")),
 					LocoNavNumber: r.get("loconav_number"), Company: r.get("company"), FleetManager: r.get("fleet_manager"),
 					Status: strings.ToLower(r.get("status")), Brand: r.get("brand"),
 					TrailerSize: trailerSize(r.get("trailer_size")), OperatingLocation: r.get("operating_location"),
-				}})
+				}
+				in.Trucks, v = append(in.Trucks, store.Row[store.Truck]{Ref: ref, Value: tr}), tr
 			case "drivers":
-				in.Drivers = append(in.Drivers, store.Row[store.Driver]{Ref: ref, Value: store.Driver{
+				d := store.Driver{
 					Name: r.get("name"), Phone: r.get("phone"), HasSmartphone: r.bool("has_smartphone"),
 					TruckNumber: r.get("truck_number"),
-				}})
+				}
+				in.Drivers, v = append(in.Drivers, store.Row[store.Driver]{Ref: ref, Value: d}), d
 			case "users":
-				in.Users = append(in.Users, store.Row[store.User]{Ref: ref, Value: store.User{
+				u := store.User{
 					SlackUserID: strings.ToUpper(r.get("slack_user_id")), DisplayName: r.get("display_name"),
 					Role: strings.ToLower(r.get("role")),
-				}})
+				}
+				in.Users, v = append(in.Users, store.Row[store.User]{Ref: ref, Value: u}), u
+			}
+			// The store's own rules, once the row has parsed: a value that
+			// did not parse would only add a confusing second message.
+			if len(r.problems) == 0 {
+				if err := v.Validate(); err != nil {
+					r.fail("%s", reason(err))
+				}
 			}
 			for _, p := range r.problems {
 				problems.add("%s: %s", ref, p)
@@ -278,7 +311,7 @@ func tableIndex(name string) int {
 // reason is an error's message without the store's "invalid: " prefix, for a
 // sentence that already says which row is wrong.
 func reason(err error) string {
-	return strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": ")
+	return strings.ReplaceAll(err.Error(), store.ErrInvalid.Error()+": ", "")
 }
 
 // columnKey folds a header to snake case: "Truck Number " → truck_number.
@@ -367,6 +400,8 @@ func (r *record) location() store.Location {
 		}
 		l.Boundary = ring
 	}
+	// Reported here rather than left to Location.Validate so that one row's
+	// problems are all listed at once.
 	switch {
 	case l.RadiusM != 0 && len(l.Boundary) != 0:
 		r.fail("give radius_m or polygon, not both")
@@ -408,7 +443,7 @@ func ParsePolygon(s string) ([]store.Point, error) {
 		}
 		ring = append(ring, p)
 	}
-	if len(ring) > 1 && ring[0] == ring[len(ring)-1] {
+	for len(ring) > 1 && ring[0] == ring[len(ring)-1] {
 		ring = ring[:len(ring)-1]
 	}
 	distinct := map[store.Point]bool{}

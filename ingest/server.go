@@ -132,24 +132,38 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	results := make(map[string]string, len(s.checks))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	ok := true
+	type result struct{ name, res string }
+	done := make(chan result, len(s.checks)) // buffered: a late check never blocks
 	for _, c := range s.checks {
-		wg.Go(func() {
+		go func() {
 			res := "ok"
 			if err := c.Func(ctx); err != nil {
 				res = err.Error()
-				s.logger.Warn("readiness check failed", "check", c.Name, "err", err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			results[c.Name] = res
-			ok = ok && res == "ok"
-		})
+			done <- result{c.Name, res}
+		}()
 	}
-	wg.Wait()
+	results := make(map[string]string, len(s.checks))
+	for _, c := range s.checks {
+		results[c.Name] = "timed out"
+	}
+	ok := true
+wait:
+	for range s.checks {
+		select {
+		case r := <-done:
+			results[r.name] = r.res
+		case <-ctx.Done():
+			// A check that ignores its context must not hang the probe.
+			break wait
+		}
+	}
+	for name, res := range results {
+		if res != "ok" {
+			ok = false
+			s.logger.Warn("readiness check failed", "check", name, "err", res)
+		}
+	}
 	status, code := "ok", http.StatusOK
 	if !ok {
 		status, code = "unavailable", http.StatusServiceUnavailable

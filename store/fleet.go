@@ -186,12 +186,20 @@ func lookupID(ctx context.Context, tx pgx.Tx, what, query, key string) (*int64, 
 	return &id, nil
 }
 
-func upsertOrganization(ctx context.Context, tx pgx.Tx, o Organization) (change, error) {
+// Validate checks an organization before it is stored.
+func (o Organization) Validate() error {
 	if strings.TrimSpace(o.Name) == "" {
-		return 0, fmt.Errorf("%w: name is empty", ErrInvalid)
+		return fmt.Errorf("%w: name is empty", ErrInvalid)
 	}
 	if o.Kind != OrgClient && o.Kind != OrgTransporter {
-		return 0, fmt.Errorf("%w: kind %q is not client or transporter", ErrInvalid, o.Kind)
+		return fmt.Errorf("%w: kind %q is not client or transporter", ErrInvalid, o.Kind)
+	}
+	return nil
+}
+
+func upsertOrganization(ctx context.Context, tx pgx.Tx, o Organization) (change, error) {
+	if err := o.Validate(); err != nil {
+		return 0, err
 	}
 	return scanChange(tx.QueryRow(ctx, `INSERT INTO organizations AS x (name, kind, contact_name, contact_phone)
 		VALUES ($1, $2, $3, $4)
@@ -204,26 +212,36 @@ func upsertOrganization(ctx context.Context, tx pgx.Tx, o Organization) (change,
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-func upsertTruck(ctx context.Context, tx pgx.Tx, t Truck) (change, error) {
-	number := NormalizeTruckNumber(t.Number)
-	if number == "" {
-		return 0, fmt.Errorf("%w: truck number is empty", ErrInvalid)
+// Validate checks a truck's master data before it is stored. An empty
+// status means active.
+func (t Truck) Validate() error {
+	if NormalizeTruckNumber(t.Number) == "" {
+		return fmt.Errorf("%w: truck number is empty", ErrInvalid)
 	}
 	switch t.Status {
-	case TruckActive, TruckMaintenance, TruckInactive, TruckUnknown:
-	case "":
-		t.Status = TruckActive
+	case TruckActive, TruckMaintenance, TruckInactive, TruckUnknown, "":
 	default:
-		return 0, fmt.Errorf("%w: status %q is not one of active, maintenance, inactive", ErrInvalid, t.Status)
+		return fmt.Errorf("%w: status %q is not one of active, maintenance, inactive", ErrInvalid, t.Status)
 	}
 	if t.TrailerSize != "" && t.TrailerSize != "20ft" && t.TrailerSize != "40ft" {
-		return 0, fmt.Errorf("%w: trailer size %q is not 20ft or 40ft", ErrInvalid, t.TrailerSize)
+		return fmt.Errorf("%w: trailer size %q is not 20ft or 40ft", ErrInvalid, t.TrailerSize)
+	}
+	if t.LocoNavUUID != "" && !uuidRE.MatchString(t.LocoNavUUID) {
+		return fmt.Errorf("%w: LocoNav vehicle uuid %q is not a UUID", ErrInvalid, t.LocoNavUUID)
+	}
+	return nil
+}
+
+func upsertTruck(ctx context.Context, tx pgx.Tx, t Truck) (change, error) {
+	if err := t.Validate(); err != nil {
+		return 0, err
+	}
+	number := NormalizeTruckNumber(t.Number)
+	if t.Status == "" {
+		t.Status = TruckActive
 	}
 	var uuid *string
 	if t.LocoNavUUID != "" {
-		if !uuidRE.MatchString(t.LocoNavUUID) {
-			return 0, fmt.Errorf("%w: LocoNav vehicle uuid %q is not a UUID", ErrInvalid, t.LocoNavUUID)
-		}
 		uuid = &t.LocoNavUUID
 	}
 	orgID, err := lookupID(ctx, tx, "company", `SELECT id FROM organizations WHERE lower(name) = lower($1)`, t.Company)
@@ -280,14 +298,22 @@ func NormalizePhone(s string) string {
 	return p
 }
 
-func upsertDriver(ctx context.Context, tx pgx.Tx, d Driver) (change, error) {
+// Validate checks a driver before it is stored.
+func (d Driver) Validate() error {
 	if strings.TrimSpace(d.Name) == "" {
-		return 0, fmt.Errorf("%w: driver name is empty", ErrInvalid)
+		return fmt.Errorf("%w: driver name is empty", ErrInvalid)
+	}
+	if NormalizePhone(d.Phone) == "" {
+		return fmt.Errorf("%w: phone %q is not a phone number", ErrInvalid, d.Phone)
+	}
+	return nil
+}
+
+func upsertDriver(ctx context.Context, tx pgx.Tx, d Driver) (change, error) {
+	if err := d.Validate(); err != nil {
+		return 0, err
 	}
 	phone := NormalizePhone(d.Phone)
-	if phone == "" {
-		return 0, fmt.Errorf("%w: phone %q is not a phone number", ErrInvalid, d.Phone)
-	}
 	truckID, err := lookupID(ctx, tx, "truck", `SELECT id FROM trucks WHERE number = $1`, NormalizeTruckNumber(d.TruckNumber))
 	if err != nil {
 		return 0, err
@@ -307,14 +333,22 @@ func upsertDriver(ctx context.Context, tx pgx.Tx, d Driver) (change, error) {
 		RETURNING (xmax = 0)`, strings.TrimSpace(d.Name), phone, d.HasSmartphone, truckID))
 }
 
-func upsertUser(ctx context.Context, tx pgx.Tx, u User) (change, error) {
+// Validate checks a user before it is stored.
+func (u User) Validate() error {
 	switch u.Role {
 	case RoleViewer, RoleDispatcher, RoleAdmin:
 	default:
-		return 0, fmt.Errorf("%w: role %q is not one of viewer, dispatcher, admin", ErrInvalid, u.Role)
+		return fmt.Errorf("%w: role %q is not one of viewer, dispatcher, admin", ErrInvalid, u.Role)
 	}
 	if !slackUserRE.MatchString(u.SlackUserID) {
-		return 0, fmt.Errorf("%w: %q is not a Slack user id (U… or W…)", ErrInvalid, u.SlackUserID)
+		return fmt.Errorf("%w: %q is not a Slack user id (U… or W…)", ErrInvalid, u.SlackUserID)
+	}
+	return nil
+}
+
+func upsertUser(ctx context.Context, tx pgx.Tx, u User) (change, error) {
+	if err := u.Validate(); err != nil {
+		return 0, err
 	}
 	return scanChange(tx.QueryRow(ctx, `INSERT INTO users AS x (slack_user_id, display_name, role) VALUES ($1, $2, $3)
 		ON CONFLICT (slack_user_id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, updated_at = now()

@@ -143,8 +143,9 @@ func (db *DB) Locations(ctx context.Context) ([]Location, error) {
 	return ls, nil
 }
 
-// validate checks what Postgres cannot tell us clearly.
-func (l Location) validate() error {
+// Validate checks a place before it is stored: what Postgres could not
+// say clearly.
+func (l Location) Validate() error {
 	if LocationCode(l.Code) != l.Code || l.Code == "" {
 		return fmt.Errorf("%w: code %q must be upper-case letters, digits and underscores", ErrInvalid, l.Code)
 	}
@@ -184,7 +185,7 @@ func (l Location) validate() error {
 
 // upsertLocation inserts or updates l by code and reports what happened.
 func upsertLocation(ctx context.Context, tx pgx.Tx, l Location, orgID *int64) (change, error) {
-	if err := l.validate(); err != nil {
+	if err := l.Validate(); err != nil {
 		return 0, err
 	}
 	var boundary, radius any
