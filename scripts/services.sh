@@ -88,8 +88,10 @@ ensure_postgres() {
 			apt_install postgresql postgresql-contrib
 			# Local development and CI: trust local TCP connections, as the
 			# default URLs (no password) expect.
-			local hba; hba=/etc/postgresql/$(pg_major)/main/pg_hba.conf
-			sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+			local conf; conf=/etc/postgresql/$(pg_major)/main
+			sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$conf/pg_hba.conf"
+			# The cluster we just made listens where DATABASE_URL says.
+			sed -i -E "s/^#?port\s*=\s*[0-9]+/port = $pg_port/" "$conf/postgresql.conf"
 		fi
 		say "starting PostgreSQL $(pg_major)"
 		if [ "$(id -u)" = 0 ] || [ "$(id -un)" = postgres ]; then
