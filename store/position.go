@@ -38,10 +38,20 @@ func (db *DB) DropPositionPartitionsBefore(ctx context.Context, cutoff time.Time
 	if err != nil {
 		return nil, fmt.Errorf("store: list position partitions: %w", err)
 	}
+	defer db.forgetDays()
 	for _, n := range names {
 		if _, err := db.conn.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{n}.Sanitize()); err != nil {
 			return nil, fmt.Errorf("store: drop partition %s: %w", n, err)
 		}
 	}
 	return names, nil
+}
+
+// CountPositions counts stored fixes with fix times in [from, to).
+func (db *DB) CountPositions(ctx context.Context, from, to time.Time) (int64, error) {
+	var n int64
+	if err := db.conn.QueryRow(ctx, `SELECT count(*) FROM vehicle_positions WHERE fix_time >= $1 AND fix_time < $2`, from, to).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count positions: %w", err)
+	}
+	return n, nil
 }

@@ -52,8 +52,9 @@ type conn interface {
 
 // DB is the store. Its methods are safe for concurrent use.
 type DB struct {
-	conn conn
-	pool *pgxpool.Pool // nil when DB wraps a transaction
+	conn  conn
+	pool  *pgxpool.Pool // nil when DB wraps a transaction
+	parts partitionDays
 }
 
 // Open connects to the database at url and checks that it answers.
