@@ -17,7 +17,7 @@ FUZZTIME ?= 15s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: build demo test bench fuzz lint services check-go clean
+.PHONY: build demo test bench fuzz lint services check-go check-cc clean
 
 build: check-go
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) .
@@ -32,7 +32,7 @@ demo: services build
 	$(BIN) run
 
 ## test: every test, with the race detector, against the real services.
-test: services check-go
+test: services check-go check-cc
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
@@ -56,6 +56,14 @@ lint: check-go
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is not installed. Install Go 1.26 or later (https://go.dev/dl/), or on Debian/Ubuntu: apt-get install golang-go (1.21+ fetches the right toolchain itself)."; exit 1; }
+
+# The race detector needs cgo, so a C compiler: a fresh Debian has none.
+check-cc:
+	@command -v $$($(GO) env CC) >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "[make] apt-get install gcc libc6-dev (the race detector needs cgo)"; \
+	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null; \
+	else echo "make test uses the race detector, which needs a C compiler. Run: sudo apt-get install -y gcc libc6-dev"; exit 1; fi
 
 clean:
 	rm -rf bin bench.out

@@ -75,7 +75,14 @@ pg_major() { ls /etc/postgresql 2>/dev/null | sort -n | tail -1; }
 start_postgres() {
 	local v; v=$(pg_major)
 	[ -n "$v" ] || return 1
-	if command -v pg_ctlcluster >/dev/null; then
+	command -v pg_ctlcluster >/dev/null || return 0
+	if pg_ctlcluster "$v" main status >/dev/null 2>&1; then
+		# Running, configured for $pg_port, yet not answering there: the
+		# package (systemd) started it before we set its port and
+		# pg_hba.conf. Restart it so they take effect.
+		[ "$(pg_lsclusters -h "$v" main | awk '{print $3}')" = "$pg_port" ] || return 0
+		pg_ctlcluster "$v" main restart || true
+	else
 		pg_ctlcluster --skip-systemctl-redirect "$v" main start 2>/dev/null || pg_ctlcluster "$v" main start || true
 	fi
 }
