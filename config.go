@@ -50,6 +50,13 @@ type Config struct {
 	LogFormat string // auto, text or json
 
 	PositionRetentionDays int
+
+	OverspeedKmh        float64
+	IdleAfter           time.Duration
+	OfflineAfter        time.Duration
+	Dwell               time.Duration
+	LocoNavPollInterval time.Duration
+	StreamMaxLen        int64
 }
 
 // option is one row of the configuration table.
@@ -210,6 +217,32 @@ var options = []option{
 			c.PositionRetentionDays = n
 			return nil
 		}},
+	{Name: "OVERSPEED_KMH", Default: "60", Doc: "speed above which a truck is speeding (km/h)",
+		set: func(c *Config, v string) (err error) { c.OverspeedKmh, err = positive(v, 200); return err }},
+	{Name: "IDLE_MINUTES", Default: "20", Doc: "minutes stopped with ignition on before an idling alert",
+		set: func(c *Config, v string) (err error) { c.IdleAfter, err = minutes(v); return err }},
+	{Name: "OFFLINE_MINUTES", Default: "120", Doc: "minutes without a fix before a device-offline alert",
+		set: func(c *Config, v string) (err error) { c.OfflineAfter, err = minutes(v); return err }},
+	{Name: "DWELL_MINUTES", Default: "5", Doc: "minutes inside (outside) a geofence before a truck has entered (left) it",
+		set: func(c *Config, v string) (err error) { c.Dwell, err = minutes(v); return err }},
+	{Name: "LOCONAV_POLL_INTERVAL", Default: "5m", Doc: "how often to poll LocoNav's last_known positions (with LOCONAV_API_TOKEN)",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 30*time.Second || d > 24*time.Hour {
+				return errors.New("must be a duration from 30s to 24h, e.g. 5m")
+			}
+			c.LocoNavPollInterval = d
+			return nil
+		}},
+	{Name: "STREAM_MAXLEN", Default: "20000000", Doc: "approximate cap on the events stream (a memory guard; size it above the worst backlog)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 10_000 {
+				return errors.New("must be a whole number of at least 10000")
+			}
+			c.StreamMaxLen = n
+			return nil
+		}},
 }
 
 // ConfigError names the variable that is wrong and how.
@@ -325,6 +358,22 @@ func checkRE(v string, re *regexp.Regexp, what string) error {
 		return fmt.Errorf("%q is not %s", v, what)
 	}
 	return nil
+}
+
+func positive(v string, most float64) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > most {
+		return 0, fmt.Errorf("must be a number above 0 and at most %v", most)
+	}
+	return f, nil
+}
+
+func minutes(v string) (time.Duration, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 7*24*60 {
+		return 0, errors.New("must be a whole number of minutes from 1 to 10080")
+	}
+	return time.Duration(n) * time.Minute, nil
 }
 
 func withSlash(v string) string {

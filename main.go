@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // Africa/Lagos must resolve on a bare container too
@@ -43,6 +45,9 @@ Commands:
   run [--migrate]   run the bot, webhook listener and jobs (the default)
   migrate           apply pending database migrations
   seed DIR          load master data CSV files from DIR (e.g. testdata/fleet)
+  replay [--from T] [--to T]
+                    re-run archived LocoNav events through the consumers (idempotent)
+  job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox, loconav-poll)
   config            print the configuration, secrets redacted
   version           print the version
 
@@ -85,8 +90,13 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	migrate := false
-	if cmd == "run" {
+	var from, to string
+	switch cmd {
+	case "run":
 		fs.BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
+	case "replay":
+		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
+		fs.StringVar(&to, "to", "", "replay up to this receive time, exclusive (default: now)")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,7 +104,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return badInput(err)
 	}
-	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "config": 0, "version": 0, "help": 0}
+	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0}
 	n, known := wantArgs[cmd]
 	if !known {
 		fmt.Fprint(stderr, usage)
@@ -130,6 +140,14 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		return migrateCmd(ctx, cfg, logger)
 	case "seed":
 		return seedCmd(ctx, cfg, logger, fs.Arg(0), stdout)
+	case "replay":
+		window, err := parseWindow(from, to, cfg.ReportTimezone)
+		if err != nil {
+			return badInput(err)
+		}
+		return replayCmd(ctx, cfg, logger, window, stdout)
+	case "job":
+		return jobCmd(ctx, cfg, logger, fs.Arg(0))
 	default:
 		return runCmd(ctx, cfg, logger, migrate)
 	}
@@ -219,51 +237,151 @@ func seedCmd(ctx context.Context, cfg *Config, logger *slog.Logger, dir string, 
 	return nil
 }
 
-func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool) error {
-	logger.Info("watchtower starting", "version", buildVersion())
+// app is what run, replay and job wire together.
+type app struct {
+	cfg      *Config
+	logger   *slog.Logger
+	db       *store.DB
+	rdb      *redis.Client
+	reg      *prometheus.Registry
+	parser   *ingest.Parser
+	streams  *ingest.Streams
+	notifier *ingest.Notifier
+	pipeline *ingest.Pipeline
+	poller   *ingest.Poller // nil without LOCONAV_API_TOKEN
+}
+
+// newApp connects to Postgres and Redis and builds the components. The
+// schema must be current unless migrate is set, in which case it is made so.
+func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool) (*app, error) {
 	db, err := openStore(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
+	a := &app{cfg: cfg, logger: logger, db: db, reg: prometheus.NewRegistry()}
 	if migrate {
 		if err := migrateCmd(ctx, cfg, logger); err != nil {
-			return err
+			a.close()
+			return nil, err
 		}
 	}
 	if _, err := db.CheckSchema(ctx); err != nil {
-		return fmt.Errorf("%w (or start with `watchtower run --migrate`)", err)
+		a.close()
+		return nil, fmt.Errorf("%w (or start with `watchtower run --migrate`)", err)
 	}
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		a.close()
+		return nil, badInput(&ConfigError{Name: "REDIS_URL", Problem: "cannot be parsed"})
+	}
+	a.rdb = redis.NewClient(ropts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = a.rdb.Ping(pingCtx).Err()
+	cancel()
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("redis: connect to %s: %w", ropts.Addr, err)
+	}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.parser = &ingest.Parser{Zone: cfg.LocoNavTimezone}
+	a.streams = ingest.NewStreams(a.rdb, ingest.StreamEvents, cfg.StreamMaxLen)
+	a.notifier = ingest.NewNotifier(a.rdb, ingest.StreamNotifications, db, logger)
+	rules := store.Rules{Dwell: cfg.Dwell, OverspeedKmh: cfg.OverspeedKmh, IdleAfter: cfg.IdleAfter}
+	a.pipeline = ingest.NewPipeline(db, a.parser, rules, a.notifier, logger, a.reg)
+	if cfg.LocoNavAPIToken != "" {
+		client := ingest.NewLocoNavClient(cfg.LocoNavAPIURL, cfg.LocoNavAPIToken, &http.Client{Timeout: time.Minute}, logger)
+		a.poller = ingest.NewPoller(client, a.streams, logger)
+		a.poller.Interval = cfg.LocoNavPollInterval
+		a.reg.MustRegister(client.Collectors()...)
+		a.reg.MustRegister(a.poller.Collectors()...)
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.rdb != nil {
+		a.rdb.Close()
+	}
+	a.db.Close()
+}
+
+// jobs is the table of scheduled work. Each job is safe to run on any
+// replica at any time; the scheduler's lock only saves doing it twice.
+func (a *app) jobs() []ingest.Job {
+	jobs := []ingest.Job{
+		{Name: "partitions", Every: 6 * time.Hour, Run: func(ctx context.Context) error {
+			now := time.Now()
+			if err := a.db.EnsurePositionPartitions(ctx, now.AddDate(0, 0, -1), now.AddDate(0, 0, 7)); err != nil {
+				return err
+			}
+			dropped, err := a.db.DropPositionPartitionsBefore(ctx, now.AddDate(0, 0, -a.cfg.PositionRetentionDays))
+			if len(dropped) > 0 {
+				a.logger.Info("position partitions dropped", "partitions", dropped)
+			}
+			return err
+		}},
+		{Name: "offline-trucks", Every: time.Minute, Run: func(ctx context.Context) error {
+			alerts, err := a.db.DetectOfflineTrucks(ctx, time.Now(), a.cfg.OfflineAfter)
+			a.notifier.Publish(ctx, alerts)
+			return err
+		}},
+		{Name: "alert-outbox", Every: 30 * time.Second, Run: a.notifier.Sweep},
+	}
+	if a.poller != nil {
+		jobs = append(jobs, ingest.Job{Name: "loconav-poll", Every: a.cfg.LocoNavPollInterval, Run: func(ctx context.Context) error {
+			_, err := a.poller.PollOnce(ctx)
+			return err
+		}})
+	}
+	return jobs
+}
+
+func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool) error {
+	logger.Info("watchtower starting", "version", buildVersion())
+	a, err := newApp(ctx, cfg, logger, migrate)
+	if err != nil {
+		return err
+	}
+	defer a.close()
 	now := time.Now()
-	if err := db.EnsurePositionPartitions(ctx, now.AddDate(0, 0, -1), now.AddDate(0, 0, 7)); err != nil {
+	if err := a.db.EnsurePositionPartitions(ctx, now.AddDate(0, 0, -1), now.AddDate(0, 0, 7)); err != nil {
 		return err
 	}
 
-	ropts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return badInput(&ConfigError{Name: "REDIS_URL", Problem: "cannot be parsed"})
-	}
-	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = rdb.Ping(pingCtx).Err()
-	cancel()
-	if err != nil {
-		return fmt.Errorf("redis: connect to %s: %w", ropts.Addr, err)
+	srv := ingest.NewServer(cfg.HTTPAddr, logger, a.reg,
+		ingest.Check{Name: "postgres", Func: a.db.Ping},
+		ingest.Check{Name: "schema", Func: func(ctx context.Context) error { _, err := a.db.CheckSchema(ctx); return err }},
+		ingest.Check{Name: "redis", Func: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+	)
+	ingest.NewWebhook(ingest.WebhookConfig{Token: cfg.LocoNavWebhookToken, HMACSecret: cfg.LocoNavWebhookHMACSecret,
+		AllowedCIDRs: cfg.LocoNavAllowedCIDRs}, a.parser, a.streams, logger, a.reg).Register(srv.Mux)
+	if cfg.LocoNavWebhookToken == "" {
+		logger.Warn("LOCONAV_WEBHOOK_TOKEN is not set: webhooks answer 503 until it is")
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := ingest.NewServer(cfg.HTTPAddr, logger, reg,
-		ingest.Check{Name: "postgres", Func: db.Ping},
-		ingest.Check{Name: "schema", Func: func(ctx context.Context) error { _, err := db.CheckSchema(ctx); return err }},
-		ingest.Check{Name: "redis", Func: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	)
+	metrics := ingest.NewConsumerMetrics(a.reg)
+	var consumers []*ingest.Consumer
+	for group, handle := range map[string]ingest.HandlerFunc{
+		ingest.GroupArchive:    a.pipeline.Archive,
+		ingest.GroupTelematics: a.pipeline.Telematics,
+		ingest.GroupAlerts:     a.pipeline.Alerts,
+	} {
+		c := ingest.NewConsumer(a.rdb, ingest.ConsumerConfig{Group: group}, handle, logger, metrics)
+		if err := c.Start(ctx); err != nil {
+			return err
+		}
+		consumers = append(consumers, c)
+	}
+	sched, err := ingest.NewScheduler(a.rdb, a.jobs(), cfg.ReportTimezone, logger, a.reg)
+	if err != nil {
+		return err
+	}
+	sched.Start()
+
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-
-	if sum, err := db.Summary(ctx); err == nil {
+	if sum, err := a.db.Summary(ctx); err == nil {
 		logger.Info("fleet loaded", "trucks", sum.Trucks, "active_trucks", sum.ActiveTrucks,
 			"locations", sum.Locations, "drivers", sum.Drivers, "organizations", sum.Organizations)
 	}
@@ -276,11 +394,105 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool)
 	logger.Info("watchtower stopping")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancelStop()
-	// Reverse order of start: stop taking webhooks first, then the stores
-	// they write to close (deferred above).
+	// Reverse order of start: stop taking webhooks, then let the consumers
+	// finish the batch in hand (what they do not finish stays pending in
+	// the stream for the next start), then the jobs; the stores close last
+	// (deferred above).
 	if err := srv.Stop(stopCtx); err != nil {
 		logger.Error("http server did not stop cleanly", "err", err)
 	}
+	for _, c := range consumers {
+		if err := c.Stop(stopCtx); err != nil {
+			logger.Error("consumer did not stop in time", "err", err)
+		}
+	}
+	if err := sched.Stop(); err != nil {
+		logger.Error("jobs did not stop cleanly", "err", err)
+	}
 	logger.Info("watchtower stopped")
+	return nil
+}
+
+type window struct{ from, to time.Time }
+
+// parseWindow reads replay's --from and --to: RFC 3339, or a date (the
+// day's start in zone).
+func parseWindow(from, to string, zone *time.Location) (window, error) {
+	parse := func(flag, v string, def time.Time) (time.Time, error) {
+		if v == "" {
+			return def, nil
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return t, nil
+		}
+		if t, err := time.ParseInLocation(time.DateOnly, v, zone); err == nil {
+			return t, nil
+		}
+		return time.Time{}, fmt.Errorf("--%s %q is not RFC 3339 or YYYY-MM-DD", flag, v)
+	}
+	var w window
+	var err error
+	if w.from, err = parse("from", from, time.Unix(0, 0)); err != nil {
+		return w, err
+	}
+	if w.to, err = parse("to", to, time.Now()); err != nil {
+		return w, err
+	}
+	if !w.from.Before(w.to) {
+		return w, fmt.Errorf("--from %s is not before --to %s", w.from.Format(time.RFC3339), w.to.Format(time.RFC3339))
+	}
+	return w, nil
+}
+
+// replayCmd feeds archived raw events back through the telematics and
+// alerts handlers. Everything they do is idempotent, so a replay over
+// events already processed changes nothing, and one after a fix to the
+// parser or the rules brings the store up to date.
+func replayCmd(ctx context.Context, cfg *Config, logger *slog.Logger, w window, stdout io.Writer) error {
+	a, err := newApp(ctx, cfg, logger, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	var after int64
+	total := 0
+	for {
+		evs, err := a.db.RawEvents(ctx, w.from, w.to, after, 1000)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		msgs := make([]ingest.Message, len(evs))
+		for i, e := range evs {
+			msgs[i] = ingest.Message{ID: e.StreamID, Family: e.Family, Source: e.Source, ReceivedAt: e.ReceivedAt, Body: e.Body}
+		}
+		if err := a.pipeline.Telematics(ctx, msgs); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		if err := a.pipeline.Alerts(ctx, msgs); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		after = evs[len(evs)-1].ID
+		total += len(evs)
+	}
+	fmt.Fprintf(stdout, "replayed %d events received from %s to %s\n", total, w.from.Format(time.RFC3339), w.to.Format(time.RFC3339))
+	return nil
+}
+
+func jobCmd(ctx context.Context, cfg *Config, logger *slog.Logger, name string) error {
+	a, err := newApp(ctx, cfg, logger, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := ingest.RunOnce(ctx, a.jobs(), name); err != nil {
+		if strings.HasPrefix(err.Error(), "no job") {
+			return badInput(err)
+		}
+		return err
+	}
+	logger.Info("job done", "job", name)
 	return nil
 }

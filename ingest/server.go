@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,12 +71,12 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		_, route := s.Mux.Handler(r)
+		s.Mux.ServeHTTP(sw, r)
+		route := r.Pattern // set by the mux; empty when nothing matched
 		if route == "" {
 			route = "unmatched"
 		}
-		s.Mux.ServeHTTP(sw, r)
-		s.requests.WithLabelValues(route, fmt.Sprint(sw.code)).Inc()
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }

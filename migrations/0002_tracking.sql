@@ -34,3 +34,6 @@ CREATE INDEX trucks_unknown_idx ON trucks (created_at) WHERE status = 'unknown';
 -- the normalised spelling of loconav_number too.
 CREATE INDEX trucks_loconav_number_idx ON trucks (upper(regexp_replace(loconav_number, '[^A-Za-z0-9]', '', 'g')))
     WHERE loconav_number <> '';
+
+-- Which parser reads a raw event's body: location, alert or last_known.
+ALTER TABLE raw_events ADD COLUMN family text NOT NULL DEFAULT '';

@@ -1,0 +1,147 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Job is one piece of scheduled work: the Sheets sync, the 06:00 report,
+// partition upkeep. Every replica schedules every job; a Redis lock makes
+// each run happen once.
+type Job struct {
+	Name  string
+	Every time.Duration // run every this long…
+	Daily string        // …or at this local time each day ("06:00")
+	Run   func(ctx context.Context) error
+}
+
+// ErrLocked is returned when another replica holds a job's lock.
+var ErrLocked = errors.New("ingest: job is running on another replica")
+
+// RedisLocker is gocron's distributed locker on Redis.
+//
+// A lock is held for most of the job's interval rather than released when
+// the run ends: replicas' clocks differ slightly, and a lock released at the
+// end would let a replica whose tick comes a few milliseconds later run the
+// same job again.
+type RedisLocker struct {
+	rdb  redis.UniversalClient
+	hold map[string]time.Duration // job name → how long a run's lock lasts
+}
+
+// Lock takes the job's lock for its hold time, or returns ErrLocked.
+func (l *RedisLocker) Lock(ctx context.Context, key string) (gocron.Lock, error) {
+	hold := l.hold[key]
+	if hold <= 0 {
+		hold = time.Minute
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	ok, err := l.rdb.SetNX(ctx, "watchtower:lock:"+key, token, hold).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ingest: lock %s: %w", key, err)
+	}
+	if !ok {
+		return nil, ErrLocked
+	}
+	return redisLock{}, nil
+}
+
+// redisLock expires by itself (see RedisLocker).
+type redisLock struct{}
+
+func (redisLock) Unlock(context.Context) error { return nil }
+
+// Scheduler runs Jobs with gocron.
+type Scheduler struct {
+	s    gocron.Scheduler
+	jobs map[string]Job
+}
+
+// NewScheduler schedules jobs in loc (REPORT_TIMEZONE for daily times).
+// Failures are logged and counted, and never stop the other jobs.
+func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "watchtower_job_runs_total", Help: "Scheduled job runs on this replica, by job and result.",
+	}, []string{"job", "result"})
+	reg.MustRegister(runs)
+	locker := &RedisLocker{rdb: rdb, hold: map[string]time.Duration{}}
+	s, err := gocron.NewScheduler(gocron.WithLocation(loc), gocron.WithDistributedLocker(locker))
+	if err != nil {
+		return nil, err
+	}
+	sch := &Scheduler{s: s, jobs: map[string]Job{}}
+	for _, j := range jobs {
+		var def gocron.JobDefinition
+		switch {
+		case j.Every > 0:
+			def = gocron.DurationJob(j.Every)
+			locker.hold[j.Name] = j.Every * 9 / 10
+		case j.Daily != "":
+			at, err := time.Parse("15:04", j.Daily)
+			if err != nil {
+				return nil, fmt.Errorf("ingest: job %s: daily time %q: %w", j.Name, j.Daily, err)
+			}
+			def = gocron.DailyJob(1, gocron.NewAtTimes(gocron.NewAtTime(uint(at.Hour()), uint(at.Minute()), 0)))
+			locker.hold[j.Name] = time.Hour
+		default:
+			return nil, fmt.Errorf("ingest: job %s has no schedule", j.Name)
+		}
+		run := j.Run
+		name := j.Name
+		_, err := s.NewJob(def, gocron.NewTask(func(ctx context.Context) {
+			start := time.Now()
+			if err := run(ctx); err != nil {
+				runs.WithLabelValues(name, "error").Inc()
+				logger.Error("job failed", "job", name, "err", err, "duration", time.Since(start))
+				return
+			}
+			runs.WithLabelValues(name, "ok").Inc()
+			logger.Debug("job done", "job", name, "duration", time.Since(start))
+		}), gocron.WithName(name), gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithStartAt(gocron.WithStartImmediately()))
+		if err != nil {
+			return nil, fmt.Errorf("ingest: job %s: %w", j.Name, err)
+		}
+		sch.jobs[j.Name] = j
+	}
+	return sch, nil
+}
+
+// Start starts the jobs.
+func (s *Scheduler) Start() { s.s.Start() }
+
+// Stop stops scheduling and waits for running jobs. It may be called more
+// than once.
+func (s *Scheduler) Stop() error {
+	err := s.s.Shutdown()
+	if err != nil && errors.Is(err, gocron.ErrStopSchedulerTimedOut) {
+		return err
+	}
+	return nil
+}
+
+// RunOnce runs one job now, on this replica, without its lock: the
+// `watchtower job NAME` command.
+func RunOnce(ctx context.Context, jobs []Job, name string) error {
+	for _, j := range jobs {
+		if j.Name == name {
+			return j.Run(ctx)
+		}
+	}
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = j.Name
+	}
+	return fmt.Errorf("no job %q (jobs: %v)", name, names)
+}

@@ -1,0 +1,224 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/watchtower-fleet/watchtower/store"
+)
+
+// Consumer groups of the events stream.
+const (
+	GroupArchive    = "archive"
+	GroupTelematics = "telematics"
+	GroupAlerts     = "alerts"
+)
+
+// trackingStore is what the pipeline needs of the store.
+type trackingStore interface {
+	ArchiveRawEvents(ctx context.Context, evs []store.RawEvent) (int, error)
+	RecordFixes(ctx context.Context, in []store.FixInput, rules store.Rules) (store.RecordResult, error)
+	RecordLocoNavAlerts(ctx context.Context, in []store.LocoNavAlert) ([]store.Alert, error)
+}
+
+// Pipeline turns stream messages into stored state. Its handlers are the
+// consumer groups' work; replay calls them directly.
+type Pipeline struct {
+	Store    trackingStore
+	Parser   *Parser
+	Rules    store.Rules
+	Notifier *Notifier
+	Logger   *slog.Logger
+
+	unparsable prometheus.Counter
+	fixes      *prometheus.CounterVec
+}
+
+// NewPipeline returns a pipeline registering its metrics with reg.
+func NewPipeline(st trackingStore, parser *Parser, rules store.Rules, n *Notifier, logger *slog.Logger, reg prometheus.Registerer) *Pipeline {
+	p := &Pipeline{Store: st, Parser: parser, Rules: rules, Notifier: n, Logger: logger,
+		unparsable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchtower_ingest_unparsable_total", Help: "Stream messages no parser could read (kept in raw_events).",
+		}),
+		fixes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchtower_ingest_fixes_total", Help: "GPS fixes by outcome: stored, duplicate, rejected.",
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(p.unparsable, p.fixes)
+	return p
+}
+
+// ParseMessage reads a stream message with the parser for its family.
+func (p *Parser) ParseMessage(m Message) (Event, error) {
+	var ev Event
+	var err error
+	switch m.Family {
+	case FamilyLocation, FamilyAlert:
+		ev, err = p.Parse(m.Body, m.Family)
+	case FamilyLastKnown:
+		ev, err = ParseLastKnown(m.Body)
+	default:
+		return Event{}, fmt.Errorf("unknown family %q", m.Family)
+	}
+	ev.Source = m.Source
+	return ev, err
+}
+
+func (p *Pipeline) parse(m Message) (Event, bool) {
+	ev, err := p.Parser.ParseMessage(m)
+	if err != nil {
+		// The webhook checked it before accepting it, so this is a parser
+		// change since: the raw event is archived for a replay once fixed.
+		p.unparsable.Inc()
+		p.Logger.Error("unparsable stream message", "stream_id", m.ID, "family", m.Family, "err", err)
+		return Event{}, false
+	}
+	return ev, true
+}
+
+// Archive stores every message byte for byte in raw_events.
+func (p *Pipeline) Archive(ctx context.Context, msgs []Message) error {
+	evs := make([]store.RawEvent, len(msgs))
+	for i, m := range msgs {
+		evs[i] = store.RawEvent{StreamID: m.ID, Source: m.Source, Family: m.Family, ReceivedAt: m.ReceivedAt, Body: m.Body}
+		if evs[i].ReceivedAt.IsZero() {
+			evs[i].ReceivedAt = time.Now()
+		}
+		// Best effort: the columns beside the body are for searching.
+		if ev, err := p.Parser.ParseMessage(m); err == nil {
+			evs[i].Kind, evs[i].TruckNumber = ev.Kind, ev.TruckNumber
+			if !ev.Time.IsZero() {
+				t := ev.Time
+				evs[i].EventTime = &t
+			}
+		}
+	}
+	_, err := p.Store.ArchiveRawEvents(ctx, evs)
+	return err
+}
+
+// Telematics records the fixes of a batch: positions, current positions,
+// geofence visits and rule alerts.
+func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
+	fixes := make([]store.FixInput, 0, len(msgs))
+	noFix := 0
+	for _, m := range msgs {
+		if m.Family == FamilyAlert {
+			continue
+		}
+		ev, ok := p.parse(m)
+		if !ok {
+			continue
+		}
+		if ev.Point == nil {
+			noFix++ // a tracker without a GPS fix: archived, not a position
+			continue
+		}
+		fixes = append(fixes, store.FixInput{TruckNumber: ev.TruckNumber, VehicleNumber: ev.VehicleNumber, Source: m.Source,
+			ReceivedAt: m.ReceivedAt, Fix: store.Fix{Point: *ev.Point, At: ev.Time, SpeedKmh: ev.SpeedKmh, Heading: ev.Heading, Ignition: ev.Ignition}})
+	}
+	if len(fixes) == 0 {
+		p.fixes.WithLabelValues("rejected").Add(float64(noFix))
+		return nil
+	}
+	res, err := p.Store.RecordFixes(ctx, fixes, p.Rules)
+	if err != nil {
+		return err
+	}
+	p.fixes.WithLabelValues("stored").Add(float64(res.Stored))
+	p.fixes.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	p.fixes.WithLabelValues("rejected").Add(float64(res.Rejected + noFix))
+	p.Notifier.Publish(ctx, res.Alerts)
+	return nil
+}
+
+// Alerts records LocoNav's alerts.
+func (p *Pipeline) Alerts(ctx context.Context, msgs []Message) error {
+	var in []store.LocoNavAlert
+	for _, m := range msgs {
+		if m.Family != FamilyAlert {
+			continue
+		}
+		ev, ok := p.parse(m)
+		if !ok {
+			continue
+		}
+		in = append(in, store.LocoNavAlert{AlertID: ev.AlertID, Kind: ev.Kind, TruckNumber: ev.TruckNumber,
+			VehicleNumber: ev.VehicleNumber, StartedAt: ev.Time, EndedAt: ev.EndTime, Position: ev.Point,
+			PolygonID: ev.PolygonID, EventKey: ev.EventKey, SpeedKmh: ev.SpeedKmh})
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	created, err := p.Store.RecordLocoNavAlerts(ctx, in)
+	if err != nil {
+		return err
+	}
+	p.Notifier.Publish(ctx, created)
+	return nil
+}
+
+// alertOutbox is what the notifier needs of the store.
+type alertOutbox interface {
+	UnpublishedAlerts(ctx context.Context, olderThan time.Time, limit int) ([]store.Alert, error)
+	MarkAlertsPublished(ctx context.Context, ids []int64) error
+}
+
+// Notifier puts new alerts on the notifications stream for the Slack side.
+// The alerts table is its outbox: an alert is marked published only once it
+// is in the stream, and Sweep publishes whatever a failure left behind.
+type Notifier struct {
+	rdb    redis.UniversalClient
+	stream string
+	store  alertOutbox
+	logger *slog.Logger
+}
+
+// NewNotifier returns a notifier writing to stream (StreamNotifications in
+// production).
+func NewNotifier(rdb redis.UniversalClient, stream string, st alertOutbox, logger *slog.Logger) *Notifier {
+	return &Notifier{rdb: rdb, stream: stream, store: st, logger: logger}
+}
+
+// Publish adds one notification per alert. Failures are logged, not
+// returned: the alerts are stored, and Sweep retries them.
+func (n *Notifier) Publish(ctx context.Context, alerts []store.Alert) {
+	if n == nil || len(alerts) == 0 {
+		return
+	}
+	pipe := n.rdb.Pipeline()
+	for _, a := range alerts {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: n.stream, MaxLen: 100_000, Approx: true, Values: []any{
+			"alert_id", strconv.FormatInt(a.ID, 10), "kind", a.Kind, "severity", a.Severity, "truck", a.TruckNumber,
+			"location", a.LocationCode, "started_at", a.StartedAt.UTC().Format(time.RFC3339),
+		}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		n.logger.Warn("alert notifications not published; the sweeper will retry", "alerts", len(alerts), "err", err)
+		return
+	}
+	ids := make([]int64, len(alerts))
+	for i, a := range alerts {
+		ids[i] = a.ID
+	}
+	if err := n.store.MarkAlertsPublished(ctx, ids); err != nil {
+		n.logger.Warn("alerts published but not marked; they may be notified twice", "alerts", len(ids), "err", err)
+	}
+}
+
+// Sweep publishes alerts stored more than a grace period ago but not yet
+// published.
+func (n *Notifier) Sweep(ctx context.Context) error {
+	alerts, err := n.store.UnpublishedAlerts(ctx, time.Now().Add(-30*time.Second), 500)
+	if err != nil {
+		return err
+	}
+	n.Publish(ctx, alerts)
+	return nil
+}
