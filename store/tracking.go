@@ -154,7 +154,10 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 	slices.Sort(truckIDs)
 
 	// One truck's fold at a time across replicas; locks in id order.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, id::int)
+	// Advisory locks are database-wide: the schema is part of the key, so
+	// deployments (and tests) in other schemas of the database never wait
+	// on our trucks.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()) # $1::int, id::int)
 		FROM (SELECT id FROM unnest($2::bigint[]) AS id ORDER BY id) s`, trackLockSpace, truckIDs); err != nil {
 		return res, fmt.Errorf("lock trucks: %w", err)
 	}
