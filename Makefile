@@ -36,10 +36,15 @@ test: services check-go check-cc
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## bench: the benchmarks, BENCHCOUNT runs each, summarised (medians) by benchstat.
+## bench: the benchmarks, BENCHCOUNT runs each, summarised (medians) by
+## benchstat; then the end-to-end run (the real binary at 2,000 fixes/s for
+## WT_E2E_SECONDS, default 60) once. One package at a time: they measure
+## the machine.
 bench: services check-go
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store ./ingest | tee bench.out
+	$(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 1 . | tee -a bench.out
 	$(GO) run $(BENCHSTAT) bench.out
+	bash scripts/bench-ratio.sh bench.out
 
 ## fuzz: each fuzz target for FUZZTIME (their seed corpora also run in `make test`).
 fuzz: check-go

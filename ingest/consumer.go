@@ -92,7 +92,9 @@ func NewConsumerMetrics(reg prometheus.Registerer) *ConsumerMetrics {
 		}, []string{"group"}),
 		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "watchtower_stream_lag_seconds", Help: "From webhook accepted to processed, by consumer group.",
-			Buckets: []float64{.005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10, 30, 60},
+			// Fine between 2 and 150 ms, where the end-to-end target (p99 <
+			// 100 ms) is judged.
+			Buckets: []float64{.002, .005, .01, .015, .02, .03, .04, .05, .06, .07, .08, .09, .1, .125, .15, .2, .3, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"group"}),
 		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "watchtower_stream_batch_seconds", Help: "Handler time per batch, by consumer group.",

@@ -68,37 +68,81 @@ func severityOf(kind string) string {
 	return "warning"
 }
 
-// insertAlert stores a, or merges it into the alert already stored under
-// its dedup key (one episode, one alert). It reports whether a was new.
-func insertAlert(ctx context.Context, tx pgx.Tx, a *Alert) (bool, error) {
-	if a.Severity == "" {
-		a.Severity = severityOf(a.Kind)
+// insertAlerts stores alerts in one statement, merging each into the alert
+// already stored under its dedup key (one episode, one alert). It sets their
+// ids and returns those that are new.
+func insertAlerts(ctx context.Context, tx pgx.Tx, alerts []*Alert) ([]Alert, error) {
+	// One row per key: ON CONFLICT cannot touch a row twice in a statement.
+	byKey := map[string]*Alert{}
+	var uniq []*Alert
+	for _, a := range alerts {
+		if prev, ok := byKey[a.DedupKey]; ok {
+			if a.EndedAt != nil {
+				prev.EndedAt = a.EndedAt
+			}
+			continue
+		}
+		byKey[a.DedupKey] = a
+		uniq = append(uniq, a)
 	}
-	details, err := json.Marshal(a.Details)
-	if err != nil {
-		return false, err
+	if len(uniq) == 0 {
+		return nil, nil
 	}
-	if a.Details == nil {
-		details = []byte("{}")
+	n := len(uniq)
+	truck, kind, source, severity, key := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	trip, loc := make([]*int64, n), make([]*int64, n)
+	started, ended := make([]time.Time, n), make([]*time.Time, n)
+	lat, lon := make([]*float64, n), make([]*float64, n)
+	details := make([]string, n)
+	for i, a := range uniq {
+		if a.Severity == "" {
+			a.Severity = severityOf(a.Kind)
+		}
+		d := []byte("{}")
+		if a.Details != nil {
+			var err error
+			if d, err = json.Marshal(a.Details); err != nil {
+				return nil, fmt.Errorf("store: alert %s: %w", a.DedupKey, err)
+			}
+		}
+		truck[i], kind[i], source[i], severity[i], key[i] = a.TruckID, a.Kind, a.Source, a.Severity, a.DedupKey
+		trip[i], loc[i], started[i], ended[i], details[i] = a.TripID, a.LocationID, a.StartedAt, a.EndedAt, string(d)
+		if a.Position != nil {
+			lat[i], lon[i] = &a.Position.Lat, &a.Position.Lon
+		}
 	}
-	var lat, lon *float64
-	if a.Position != nil {
-		lat, lon = &a.Position.Lat, &a.Position.Lon
-	}
-	var inserted bool
-	err = tx.QueryRow(ctx, `INSERT INTO alerts AS x (truck_id, trip_id, location_id, kind, source, severity, dedup_key,
+	rows, err := tx.Query(ctx, `INSERT INTO alerts AS x (truck_id, trip_id, location_id, kind, source, severity, dedup_key,
 			started_at, ended_at, position, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-			CASE WHEN $10::float8 IS NULL THEN NULL ELSE `+pointSQL(10, 11)+` END, $12)
+		SELECT t, tr, l, k, src, sev, dk, st, en,
+			CASE WHEN la IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lo, la), 4326)::geography END, d::jsonb
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::timestamptz[], $9::timestamptz[], $10::float8[], $11::float8[], $12::text[])
+			AS u(t, tr, l, k, src, sev, dk, st, en, la, lo, d)
 		ON CONFLICT (dedup_key) DO UPDATE SET ended_at = coalesce(EXCLUDED.ended_at, x.ended_at),
 			details = x.details || EXCLUDED.details
-		RETURNING id, (xmax = 0)`,
-		a.TruckID, a.TripID, a.LocationID, a.Kind, a.Source, a.Severity, a.DedupKey, a.StartedAt, a.EndedAt,
-		lat, lon, details).Scan(&a.ID, &inserted)
+		RETURNING id, dedup_key, (xmax = 0)`,
+		truck, trip, loc, kind, source, severity, key, started, ended, lat, lon, details)
 	if err != nil {
-		return false, fmt.Errorf("store: alert %s: %w", a.DedupKey, err)
+		return nil, fmt.Errorf("store: %d alerts: %w", n, err)
 	}
-	return inserted, nil
+	var created []Alert
+	var id int64
+	var dk string
+	var ins bool
+	if _, err := pgx.ForEachRow(rows, []any{&id, &dk, &ins}, func() error {
+		a := byKey[dk]
+		a.ID = id
+		if ins {
+			created = append(created, *a)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("store: %d alerts: %w", n, err)
+	}
+	for _, a := range alerts { // duplicates of a key share its id
+		a.ID = byKey[a.DedupKey].ID
+	}
+	return created, nil
 }
 
 // RecordLocoNavAlerts stores alerts reported by LocoNav, deduplicated by
@@ -117,6 +161,7 @@ func (db *DB) RecordLocoNavAlerts(ctx context.Context, in []LocoNavAlert) ([]Ale
 			return err
 		}
 		created = append(created, unknown...)
+		var batch []*Alert
 		for _, la := range in {
 			key := fmt.Sprintf("loconav:%s:%d", la.Kind, la.AlertID)
 			if la.AlertID == 0 {
@@ -142,15 +187,11 @@ func (db *DB) RecordLocoNavAlerts(ctx context.Context, in []LocoNavAlert) ([]Ale
 					return err
 				}
 			}
-			inserted, err := insertAlert(ctx, tx, &a)
-			if err != nil {
-				return err
-			}
-			if inserted {
-				created = append(created, a)
-			}
+			batch = append(batch, &a)
 		}
-		return nil
+		news, err := insertAlerts(ctx, tx, batch)
+		created = append(created, news...)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -184,20 +225,15 @@ func (db *DB) DetectOfflineTrucks(ctx context.Context, now time.Time, silence ti
 		if err != nil {
 			return err
 		}
-		for _, s := range list {
-			a := Alert{TruckID: s.id, TruckNumber: s.number, Kind: AlertDeviceOffline, Source: SourceRule,
+		batch := make([]*Alert, len(list))
+		for i, s := range list {
+			batch[i] = &Alert{TruckID: s.id, TruckNumber: s.number, Kind: AlertDeviceOffline, Source: SourceRule,
 				DedupKey:  fmt.Sprintf("%s:%d:%s", AlertDeviceOffline, s.id, s.at.UTC().Format(time.RFC3339)),
 				StartedAt: s.at, Position: &Point{Lat: s.lat, Lon: s.lon},
 				Details: map[string]any{"silent_minutes": int(now.Sub(s.at).Minutes())}}
-			inserted, err := insertAlert(ctx, tx, &a)
-			if err != nil {
-				return err
-			}
-			if inserted {
-				created = append(created, a)
-			}
 		}
-		return nil
+		created, err = insertAlerts(ctx, tx, batch)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: offline trucks: %w", err)

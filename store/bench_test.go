@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -142,4 +144,63 @@ func BenchmarkTrucksWithin(b *testing.B) {
 	}
 	b.ReportMetric(float64(found)/float64(len(durations)), "trucks/op")
 	reportLatency(b, durations)
+}
+
+// BenchmarkRecordFixes stores fixes of the demo places' trucks in batches,
+// through the whole tracking fold (duplicates check, geofences, visits,
+// current positions). Target: ≥ 50,000 rows/s in batches.
+func BenchmarkRecordFixes(b *testing.B) {
+	for _, size := range []int{20, 500, 5000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			_, db := storetest.NewMigrated(b)
+			ctx := context.Background()
+			if _, err := db.ImportFleet(ctx, "bench", demoFleet()); err != nil {
+				b.Fatal(err)
+			}
+			// 100 trucks moving around Apapa, one fix each per 30 s.
+			trucks := make([]store.Row[store.Truck], 100)
+			for i := range trucks {
+				trucks[i] = row(store.Truck{Number: fmt.Sprintf("T%05dLA", 50000+i)})
+			}
+			if _, err := db.ImportFleet(ctx, "bench", store.FleetImport{Trucks: trucks}); err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(5, 6))
+			t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+			next := 0
+			batch := func() []store.FixInput {
+				in := make([]store.FixInput, size)
+				for i := range in {
+					n := next + i
+					// Smoothly varying 5-55 km/h, with an overspeed burst
+					// now and then: about what a fleet does.
+					speed := 30 + 25*math.Sin(float64(n/100)/40+float64(n%100))
+					if (n/100+n%100)%500 < 3 {
+						speed = 72
+					}
+					ign := true
+					in[i] = store.FixInput{TruckNumber: fmt.Sprintf("T%05dLA", 50000+n%100), Source: "bench",
+						Fix: store.Fix{At: t0.Add(time.Duration(n/100) * 30 * time.Second),
+							Point:    offset(fmnCenter, rng.Float64()*360, rng.Float64()*3000),
+							SpeedKmh: &speed, Ignition: &ign}}
+				}
+				next += size
+				return in
+			}
+			rows := 0
+			b.ResetTimer()
+			start := time.Now()
+			for b.Loop() {
+				b.StopTimer()
+				in := batch()
+				b.StartTimer()
+				res, err := db.RecordFixes(ctx, in, store.DefaultRules())
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows += res.Stored
+			}
+			b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+		})
+	}
 }

@@ -479,9 +479,15 @@ type truckEffect struct {
 	effect
 }
 
-// applyEffects writes visits and alerts. It returns the alerts that are new.
+// applyEffects writes visits, in order (an enter, exit and enter again of
+// one place in a batch must happen in that order), then the alerts they and
+// the episodes call for, in two statements whatever their number.
 func applyEffects(ctx context.Context, tx pgx.Tx, effs []truckEffect) ([]Alert, int, error) {
-	var created []Alert
+	var raise []*Alert
+	var endKey []string
+	var endAt []time.Time
+	var endDetail []string
+	var endValue []float64
 	visits := 0
 	for _, e := range effs {
 		var a *Alert
@@ -532,22 +538,24 @@ func applyEffects(ctx context.Context, tx pgx.Tx, effs []truckEffect) ([]Alert, 
 			if e.Kind == effIdleEnd {
 				kind, detail = AlertIdle, "idle_minutes"
 			}
-			if _, err := tx.Exec(ctx, `UPDATE alerts SET ended_at = $2, details = details || jsonb_build_object($3::text, $4::float8)
-				WHERE dedup_key = $1`, fmt.Sprintf("%s:%d:%s", kind, e.truckID, e.Start.UTC().Format(time.RFC3339)),
-				e.At, detail, e.Value); err != nil {
-				return nil, 0, fmt.Errorf("end alert: %w", err)
-			}
+			endKey = append(endKey, fmt.Sprintf("%s:%d:%s", kind, e.truckID, e.Start.UTC().Format(time.RFC3339)))
+			endAt, endDetail, endValue = append(endAt, e.At), append(endDetail, detail), append(endValue, e.Value)
 			continue
 		}
 		a.TruckID, a.TruckNumber, a.Source = e.truckID, e.number, SourceRule
 		p := e.Point
 		a.Position = &p
-		inserted, err := insertAlert(ctx, tx, a)
-		if err != nil {
-			return nil, 0, err
-		}
-		if inserted {
-			created = append(created, *a)
+		raise = append(raise, a)
+	}
+	created, err := insertAlerts(ctx, tx, raise)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(endKey) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE alerts a SET ended_at = u.at, details = a.details || jsonb_build_object(u.k, u.v)
+			FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::float8[]) AS u(key, at, k, v)
+			WHERE a.dedup_key = u.key`, endKey, endAt, endDetail, endValue); err != nil {
+			return nil, 0, fmt.Errorf("end alerts: %w", err)
 		}
 	}
 	return created, visits, nil
@@ -627,7 +635,7 @@ func resolveTrucks(ctx context.Context, tx pgx.Tx, refs []truckRef) (map[string]
 		a := Alert{TruckID: newID, TruckNumber: n, Kind: AlertUnknownVehicle, Source: SourceRule,
 			DedupKey: AlertUnknownVehicle + ":" + n, StartedAt: time.Now(),
 			Details: map[string]any{"vehicle_number": raw[n], "hint": "add this truck to the fleet sheet, or fix its number in LocoNav"}}
-		if _, err := insertAlert(ctx, tx, &a); err != nil {
+		if _, err := insertAlerts(ctx, tx, []*Alert{&a}); err != nil {
 			return nil, nil, err
 		}
 		if err := appendEvent(ctx, tx, Event{Actor: "ingest", Action: "truck.unknown_registered", Subject: "truck:" + n,

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# bench-ratio.sh FILE: the median fixes/s of the watchtower webhook and of the
+# bare XADD handler in a `go test -bench` output, and their ratio (the
+# issue's target is >= 0.7). Portable awk: Debian's default awk is mawk.
+set -euo pipefail
+median() {
+	grep "BenchmarkWebhook/handler=$1" "$2" |
+		awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "fixes/s") print $i }' | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+ours=$(median watchtower "$1")
+bare=$(median bare-xadd "$1")
+[ -n "$ours" ] && [ -n "$bare" ] || { echo "no BenchmarkWebhook results in $1"; exit 0; }
+awk -v o="$ours" -v b="$bare" 'BEGIN { printf "webhook throughput (medians): watchtower %d fixes/s, bare XADD %d fixes/s, ratio %.2f\n", o, b, o / b }'
