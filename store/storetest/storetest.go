@@ -46,7 +46,11 @@ var (
 
 // New returns a store on the binary's shared, migrated schema whose every
 // write happens in one transaction that is rolled back when the test ends.
-// Tests using it may run in parallel.
+// Tests using it may run in parallel. One caveat of a transaction per test:
+// recording fixes creates a day's vehicle_positions partition inside that
+// transaction, so other tests recording fixes for the same day wait until
+// the first one ends; two such stores in one test would wait for each other.
+// Use NewMigrated for tests that need several writers.
 func New(t testing.TB) *store.DB {
 	t.Helper()
 	sharedOnce.Do(func() {
