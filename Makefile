@@ -29,7 +29,7 @@ services:
 demo: services build
 	$(BIN) migrate
 	$(BIN) seed testdata/fleet
-	$(BIN) run
+	$(BIN) run --simulate testdata/fleet
 
 ## test: every test, with the race detector, against the real services.
 test: services check-go check-cc

@@ -8,17 +8,21 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // Africa/Lagos must resolve on a bare container too
@@ -29,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/ingest/sim"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -42,7 +47,9 @@ const shutdownTimeout = 10 * time.Second
 const usage = `Usage: watchtower [command] [flags]
 
 Commands:
-  run [--migrate]   run the bot, webhook listener and jobs (the default)
+  run [--migrate] [--simulate DIR]
+                    run the bot, webhook listener and jobs (the default);
+                    --simulate feeds a simulated day of DIR's fleet (the demo)
   migrate           apply pending database migrations
   seed DIR          load master data CSV files from DIR (e.g. testdata/fleet)
   replay [--from T] [--to T]
@@ -90,10 +97,11 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	migrate := false
-	var from, to string
+	var from, to, simulate string
 	switch cmd {
 	case "run":
 		fs.BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
+		fs.StringVar(&simulate, "simulate", "", "feed a simulated day of this fleet directory's trucks into the webhook (demo)")
 	case "replay":
 		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
 		fs.StringVar(&to, "to", "", "replay up to this receive time, exclusive (default: now)")
@@ -149,7 +157,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	case "job":
 		return jobCmd(ctx, cfg, logger, fs.Arg(0))
 	default:
-		return runCmd(ctx, cfg, logger, migrate)
+		return runCmd(ctx, cfg, logger, migrate, simulate)
 	}
 }
 
@@ -336,8 +344,22 @@ func (a *app) jobs() []ingest.Job {
 	return jobs
 }
 
-func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool) error {
+func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool, simulate string) error {
 	logger.Info("watchtower starting", "version", buildVersion())
+	var feed []sim.Fix
+	var places []store.Location
+	if simulate != "" {
+		var err error
+		if feed, places, err = simulatedDay(simulate); err != nil {
+			return badInput(err)
+		}
+		if cfg.LocoNavWebhookToken == "" {
+			// The demo posts to itself; a token of the run's own keeps the
+			// webhook closed to anyone else.
+			cfg.LocoNavWebhookToken = randomToken()
+		}
+		logger.Info("simulating the fleet", "fixes", len(feed), "places", len(places))
+	}
 	a, err := newApp(ctx, cfg, logger, migrate)
 	if err != nil {
 		return err
@@ -389,8 +411,16 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool)
 		logger.Warn("slack not configured: running without the bot (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN)")
 	}
 	logger.Info("watchtower ready", "http_addr", srv.Addr())
+	var feeding sync.WaitGroup
+	if feed != nil {
+		_, port, _ := net.SplitHostPort(srv.Addr())
+		f := &sim.Feeder{URL: "http://127.0.0.1:" + port + "/webhooks/loconav/location", Token: cfg.LocoNavWebhookToken,
+			Zone: cfg.LocoNavTimezone, Client: &http.Client{Timeout: 10 * time.Second}, Logger: logger}
+		feeding.Go(func() { _ = f.Run(ctx, feed) })
+	}
 
 	<-ctx.Done()
+	feeding.Wait()
 	logger.Info("watchtower stopping")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancelStop()
@@ -411,6 +441,38 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool)
 	}
 	logger.Info("watchtower stopped")
 	return nil
+}
+
+// simulatedDay simulates the fleet of a seed directory from six hours ago
+// to a day from now, so that the demo has history and a fleet that keeps
+// moving.
+func simulatedDay(dir string) ([]sim.Fix, []store.Location, error) {
+	fleet, err := ingest.ReadFleetDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	trucks := make([]store.Truck, 0, len(fleet.Trucks))
+	for _, r := range fleet.Trucks {
+		if r.Value.Status == "" || r.Value.Status == store.TruckActive {
+			trucks = append(trucks, r.Value)
+		}
+	}
+	places := make([]store.Location, len(fleet.Locations))
+	for i, r := range fleet.Locations {
+		places[i] = r.Value
+	}
+	s, err := sim.New(sim.Config{Seed: uint64(time.Now().YearDay()), Start: time.Now().Add(-6 * time.Hour).Truncate(time.Second),
+		Duration: 30 * time.Hour, FixInterval: 30 * time.Second, Trucks: trucks, Places: places})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.Fixes(), places, nil
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 type window struct{ from, to time.Time }
