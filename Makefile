@@ -12,7 +12,7 @@ GO ?= go
 BIN := bin/watchtower
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BENCHTIME ?= 2s
-BENCHCOUNT ?= 5
+BENCHCOUNT ?= 6
 FUZZTIME ?= 15s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
@@ -36,7 +36,7 @@ test: services check-go check-cc
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## bench: the benchmarks, BENCHCOUNT runs each, summarised (medians) by
+## bench: the benchmarks, BENCHCOUNT (6) runs each, summarised (medians) by
 ## benchstat; then the end-to-end run (the real binary at 2,000 fixes/s for
 ## WT_E2E_SECONDS, default 60) once. One package at a time: they measure
 ## the machine.

@@ -31,6 +31,31 @@ func reportLatency(b *testing.B, d []time.Duration) {
 	b.ReportMetric(q(0.99), "p99-µs")
 }
 
+// execSeeded runs a data-generating statement over Greater Lagos with
+// Postgres's random() seeded, on one connection so that the seed holds and
+// the data is the same every run, then analyzes the table it filled.
+func execSeeded(b *testing.B, s *storetest.Schema, seed float64, sql, table string) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	for _, step := range []struct {
+		sql  string
+		args []any
+	}{
+		{"SELECT setseed($1)", []any{seed}},
+		{sql, []any{minLat, maxLat, minLon, maxLon}},
+		{"ANALYZE " + table, nil},
+	} {
+		if _, err := conn.Exec(ctx, step.sql, step.args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkLocationsContaining is the geofence lookup with 10,000 places
 // loaded: half 50–300 m circles, half irregular polygons of a few hundred
 // metres. Half the query points are at a place's centre (a hit), half
@@ -38,16 +63,7 @@ func reportLatency(b *testing.B, d []time.Duration) {
 func BenchmarkLocationsContaining(b *testing.B) {
 	s, db := storetest.NewMigrated(b)
 	ctx := context.Background()
-	// One connection, so that setseed makes the data the same every run.
-	conn, err := s.Pool.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT setseed(0.42)"); err != nil {
-		b.Fatal(err)
-	}
-	_, err = conn.Exec(ctx, `WITH c AS (
+	execSeeded(b, s, 0.42, `WITH c AS (
 			SELECT g, ST_SetSRID(ST_MakePoint($3::float8 + random() * ($4::float8 - $3::float8), $1::float8 + random() * ($2::float8 - $1::float8)), 4326)::geography AS center,
 				50 + floor(random() * 251)::int AS r
 			FROM generate_series(1, 10000) g)
@@ -56,13 +72,7 @@ func BenchmarkLocationsContaining(b *testing.B) {
 			CASE WHEN g % 2 = 0 THEN r END,
 			CASE WHEN g % 2 = 0 THEN ST_Buffer(center, r, 'quad_segs=16')
 			     ELSE ST_Buffer(center, r * 2, 'quad_segs=2') END -- an irregular 8-gon
-		FROM c`, minLat, maxLat, minLon, maxLon)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "ANALYZE locations"); err != nil {
-		b.Fatal(err)
-	}
+		FROM c`, "locations")
 	ls, err := db.Locations(ctx)
 	if err != nil || len(ls) != 10000 {
 		b.Fatalf("loaded %d places, %v", len(ls), err)
@@ -102,25 +112,11 @@ func BenchmarkLocationsContaining(b *testing.B) {
 func BenchmarkTrucksWithin(b *testing.B) {
 	s, db := storetest.NewMigrated(b)
 	ctx := context.Background()
-	conn, err := s.Pool.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT setseed(0.7)"); err != nil {
-		b.Fatal(err)
-	}
-	_, err = conn.Exec(ctx, `INSERT INTO trucks (number, position, position_at, speed_kmh)
+	execSeeded(b, s, 0.7, `INSERT INTO trucks (number, position, position_at, speed_kmh)
 		SELECT 'T' || (10000 + g) || 'LA',
 			ST_SetSRID(ST_MakePoint($3::float8 + random() * ($4::float8 - $3::float8), $1::float8 + random() * ($2::float8 - $1::float8)), 4326)::geography,
 			now() - random() * interval '1 hour', random() * 80
-		FROM generate_series(1, 500) g`, minLat, maxLat, minLon, maxLon)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "ANALYZE trucks"); err != nil {
-		b.Fatal(err)
-	}
+		FROM generate_series(1, 500) g`, "trucks")
 	rng := rand.New(rand.NewPCG(3, 4))
 	points := make([]store.Point, 1024)
 	for i := range points {
