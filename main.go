@@ -382,6 +382,7 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 	}
 
 	metrics := ingest.NewConsumerMetrics(a.reg)
+	a.reg.MustRegister(ingest.NewStreamCollector(a.rdb, ingest.StreamEvents, ingest.StreamDead))
 	var consumers []*ingest.Consumer
 	for group, handle := range map[string]ingest.HandlerFunc{
 		ingest.GroupArchive:    a.pipeline.Archive,

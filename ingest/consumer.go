@@ -120,12 +120,19 @@ type Consumer struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// lastErr remembers why a message failed, for its dead letter. Only
+	// the consumer's own goroutine touches it.
+	lastErr map[string]string
 }
+
+// maxRemembered bounds lastErr: a flood of failures must not grow memory.
+const maxRemembered = 10_000
 
 // NewConsumer returns a consumer; Start runs it.
 func NewConsumer(rdb redis.UniversalClient, cfg ConsumerConfig, handle HandlerFunc, logger *slog.Logger, metrics *ConsumerMetrics) *Consumer {
 	cfg.defaults()
-	return &Consumer{cfg: cfg, rdb: rdb, handle: handle, metrics: metrics,
+	return &Consumer{cfg: cfg, rdb: rdb, handle: handle, metrics: metrics, lastErr: map[string]string{},
 		logger: logger.With("group", cfg.Group, "consumer", cfg.Name)}
 }
 
@@ -221,6 +228,9 @@ func (c *Consumer) process(ctx context.Context, msgs []Message) {
 		c.metrics.batch.WithLabelValues(c.cfg.Group).Observe(time.Since(start).Seconds())
 		if err == nil {
 			c.ack(ctx, msgs)
+			for _, m := range msgs {
+				delete(c.lastErr, m.ID)
+			}
 			return
 		}
 		if ctx.Err() != nil {
@@ -232,6 +242,9 @@ func (c *Consumer) process(ctx context.Context, msgs []Message) {
 				// Left pending: it comes back through reclaim, and goes to
 				// the dead-letter stream after MaxDeliveries.
 				c.logger.Error("message failed", "stream_id", msgs[0].ID, "err", err)
+				if len(c.lastErr) < maxRemembered {
+					c.lastErr[msgs[0].ID] = err.Error()
+				}
 				return
 			}
 			// Find the message at fault: the others go through.
@@ -319,7 +332,12 @@ func (c *Consumer) processReclaimed(ctx context.Context, xs []redis.XMessage) {
 	for _, x := range xs {
 		m := messageFrom(x)
 		if n := counts[x.ID]; n > c.cfg.MaxDeliveries {
-			c.deadLetter(ctx, m, n, "delivered too many times without being processed")
+			why, ok := c.lastErr[x.ID]
+			if !ok {
+				why = "delivered too many times without being processed (a consumer crashed or stalled on it)"
+			}
+			delete(c.lastErr, x.ID)
+			c.deadLetter(ctx, m, n, why)
 			continue
 		}
 		live = append(live, m)

@@ -156,6 +156,33 @@ func TestPipelineFixturesLand(t *testing.T) {
 			t.Errorf("no %s alert for ABC123 (have %v)", k, kinds)
 		}
 	}
+	// The backlog as /metrics shows it: all eight in the stream, nothing
+	// pending or waiting in any group.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ingest.NewStreamCollector(env.rdb, env.stream, env.stream+":dead"))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			got[name] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{"watchtower_stream_length": 8, "watchtower_stream_dead_letters": 0,
+		"watchtower_stream_group_pending/telematics": 0, "watchtower_stream_group_lag/telematics": 0,
+		"watchtower_stream_group_pending/archive": 0, "watchtower_stream_group_pending/alerts": 0}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("metric %s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+
 	// Each new alert was announced on the notifications stream.
 	eventually(t, "notifications", func() bool {
 		n, _ := env.rdb.XLen(ctx, env.stream+":notify").Result()
@@ -253,7 +280,8 @@ func TestConsumerDeadLetters(t *testing.T) {
 		return n == 1
 	})
 	dead, _ := env.rdb.XRange(ctx, env.stream+":dead", "-", "+").Result()
-	if dead[0].Values["group"] != "poison-test" || !strings.Contains(dead[0].Values["b"].(string), "6.445400") {
+	if dead[0].Values["group"] != "poison-test" || !strings.Contains(dead[0].Values["b"].(string), "6.445400") ||
+		!strings.Contains(dead[0].Values["error"].(string), "refusing") {
 		t.Errorf("dead letter = %v", dead[0].Values)
 	}
 	eventually(t, "nothing pending", func() bool { return env.pending(t, "poison-test") == 0 })
