@@ -60,7 +60,7 @@ lint: check-go
 	$(GO) run $(STATICCHECK) ./...
 
 check-go:
-	@command -v $(GO) >/dev/null || { echo "Go is not installed. Install Go 1.26 or later (https://go.dev/dl/), or on Debian/Ubuntu: apt-get install golang-go (1.21+ fetches the right toolchain itself)."; exit 1; }
+	@command -v $(GO) >/dev/null || { echo "Go is not installed. Install Go 1.26 or later (https://go.dev/dl/). A Go of 1.21 or later that is already installed (Debian 13's golang-go, say; not Debian 12's 1.19) fetches the right toolchain by itself through the module proxy."; exit 1; }
 
 # The race detector needs cgo, so a C compiler: a fresh Debian has none.
 check-cc:
