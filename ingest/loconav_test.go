@@ -40,7 +40,7 @@ func TestFixturesMatchShared(t *testing.T) {
 	t.Parallel()
 	shared, err := filepath.Glob("../../shared/loconav/webhooks/*.json")
 	if err != nil || len(shared) == 0 {
-		t.Fatalf("../../shared/loconav/webhooks has no fixtures (%v): CI runs with ../shared beside the repository", err)
+		requireShared(t, "../../shared/loconav/webhooks has no fixtures")
 	}
 	for _, s := range shared {
 		want, _ := os.ReadFile(s)
@@ -48,6 +48,17 @@ func TestFixturesMatchShared(t *testing.T) {
 			t.Errorf("testdata copy of %s differs from ../shared", filepath.Base(s))
 		}
 	}
+}
+
+// requireShared handles a missing ../shared: in CI, which always has it
+// beside the repository, that is a failure; on a developer's plain clone
+// there is nothing to compare with, and the test says so rather than pass.
+func requireShared(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s: CI runs with ../shared beside the repository", what)
+	}
+	t.Skipf("%s (no ../shared beside this clone; CI checks it)", what)
 }
 
 func ptr[T any](v T) *T { return &v }

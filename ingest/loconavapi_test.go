@@ -29,7 +29,7 @@ func TestLocoNavRESTFixturesMatchShared(t *testing.T) {
 	for _, name := range []string{"list-vehicles.json", "last-known.json"} {
 		want, err := os.ReadFile(filepath.Join("..", "..", "shared", "loconav", "rest", name))
 		if err != nil {
-			t.Fatalf("%v: CI runs with ../shared beside the repository", err)
+			requireShared(t, err.Error())
 		}
 		if got := restFixture(t, name); !bytes.Equal(got, want) {
 			t.Errorf("testdata copy of %s differs from ../shared", name)
