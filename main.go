@@ -199,6 +199,11 @@ func migrateCmd(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
+	return migrate(ctx, db, logger)
+}
+
+// migrate applies pending migrations and logs what it did.
+func migrate(ctx context.Context, db *store.DB, logger *slog.Logger) error {
 	applied, err := db.Migrate(ctx)
 	for _, name := range applied {
 		logger.Info("migration applied", "migration", name)
@@ -260,15 +265,15 @@ type app struct {
 }
 
 // newApp connects to Postgres and Redis and builds the components. The
-// schema must be current unless migrate is set, in which case it is made so.
-func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool) (*app, error) {
+// schema must be current unless doMigrate is set, in which case it is made so.
+func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate bool) (*app, error) {
 	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	a := &app{cfg: cfg, logger: logger, db: db, reg: prometheus.NewRegistry()}
-	if migrate {
-		if err := migrateCmd(ctx, cfg, logger); err != nil {
+	if doMigrate {
+		if err := migrate(ctx, db, logger); err != nil {
 			a.close()
 			return nil, err
 		}
@@ -365,10 +370,6 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		return err
 	}
 	defer a.close()
-	now := time.Now()
-	if err := a.db.EnsurePositionPartitions(ctx, now.AddDate(0, 0, -1), now.AddDate(0, 0, 7)); err != nil {
-		return err
-	}
 
 	srv := ingest.NewServer(cfg.HTTPAddr, logger, a.reg,
 		ingest.Check{Name: "postgres", Func: a.db.Ping},

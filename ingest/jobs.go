@@ -64,8 +64,7 @@ func (redisLock) Unlock(context.Context) error { return nil }
 
 // Scheduler runs Jobs with gocron.
 type Scheduler struct {
-	s    gocron.Scheduler
-	jobs map[string]Job
+	s gocron.Scheduler
 }
 
 // NewScheduler schedules jobs in loc (REPORT_TIMEZONE for daily times).
@@ -80,7 +79,7 @@ func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, log
 	if err != nil {
 		return nil, err
 	}
-	sch := &Scheduler{s: s, jobs: map[string]Job{}}
+	sch := &Scheduler{s: s}
 	for _, j := range jobs {
 		var def gocron.JobDefinition
 		switch {
@@ -113,7 +112,6 @@ func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, log
 		if err != nil {
 			return nil, fmt.Errorf("ingest: job %s: %w", j.Name, err)
 		}
-		sch.jobs[j.Name] = j
 	}
 	return sch, nil
 }

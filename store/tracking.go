@@ -123,6 +123,7 @@ type seqFix struct {
 	in     FixInput
 	stored bool
 	state  []byte // the fold's state after this fix
+	ord    int    // its row in the batch's geofence query
 }
 
 func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (RecordResult, error) {
@@ -265,14 +266,14 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 
 	// Which places contain each fix to fold: one query for the batch.
 	var lat, lon []float64
-	var owner []*seqFix
 	for _, id := range active {
 		for i := range folds[id].seq {
 			sf := &folds[id].seq[i]
-			lat, lon, owner = append(lat, sf.in.Lat), append(lon, sf.in.Lon), append(owner, sf)
+			sf.ord = len(lat)
+			lat, lon = append(lat, sf.in.Lat), append(lon, sf.in.Lon)
 		}
 	}
-	inside := make([][]int64, len(owner))
+	inside := make([][]int64, len(lat))
 	rows, err = tx.Query(ctx, `SELECT p.ord, l.id
 		FROM unnest($1::float8[], $2::float8[]) WITH ORDINALITY AS p(lat, lon, ord)
 		JOIN locations l ON ST_Covers(l.boundary, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography)
@@ -287,10 +288,6 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 	}); err != nil {
 		return res, fmt.Errorf("geofences: %w", err)
 	}
-	idx := map[*seqFix]int{}
-	for i, sf := range owner {
-		idx[sf] = i
-	}
 
 	// Fold, then write what the fold decided.
 	var effects []truckEffect
@@ -301,7 +298,7 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 			sf := &tf.seq[i]
 			var effs []effect
 			st, effs = fold(st, foldFix{At: sf.in.At, Point: sf.in.Point, SpeedKmh: sf.in.SpeedKmh,
-				Ignition: sf.in.Ignition, Inside: inside[idx[sf]]}, rules)
+				Ignition: sf.in.Ignition, Inside: inside[sf.ord]}, rules)
 			if sf.state, err = json.Marshal(st); err != nil {
 				return res, err
 			}
@@ -342,10 +339,9 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 	)
 	for _, id := range active {
 		tf := folds[id]
+		// A rewind folds up to the newest fix, so the last of the sequence is
+		// the truck's newest; the WHERE below guards it all the same.
 		last := tf.seq[len(tf.seq)-1]
-		if tf.stateAt != nil && last.in.At.Before(*tf.stateAt) {
-			continue // cannot happen: a rewind folds up to the newest fix
-		}
 		upID = append(upID, id)
 		upState = append(upState, string(last.state))
 		upAt = append(upAt, last.in.At)
