@@ -55,6 +55,7 @@ type Config struct {
 	IdleAfter           time.Duration
 	OfflineAfter        time.Duration
 	Dwell               time.Duration
+	TripDelayAfter      time.Duration
 	LocoNavPollInterval time.Duration
 	StreamMaxLen        int64
 }
@@ -225,6 +226,8 @@ var options = []option{
 		set: func(c *Config, v string) (err error) { c.OfflineAfter, err = minutes(v); return err }},
 	{Name: "DWELL_MINUTES", Default: "5", Doc: "minutes inside (outside) a geofence before a truck has entered (left) it",
 		set: func(c *Config, v string) (err error) { c.Dwell, err = minutes(v); return err }},
+	{Name: "TRIP_DELAY_MINUTES", Default: "120", Doc: "minutes past its scheduled departure before a trip that has not left is delayed",
+		set: func(c *Config, v string) (err error) { c.TripDelayAfter, err = minutes(v); return err }},
 	{Name: "LOCONAV_POLL_INTERVAL", Default: "5m", Doc: "how often to poll LocoNav's last_known positions (with LOCONAV_API_TOKEN)",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)

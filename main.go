@@ -54,7 +54,9 @@ Commands:
   seed DIR          load master data CSV files from DIR (e.g. testdata/fleet)
   replay [--from T] [--to T]
                     re-run archived LocoNav events through the consumers (idempotent)
-  job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox, loconav-poll)
+  job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox, loconav-poll,
+                    loconav-trips, expire-actions)
+  tools [--json]    print the bot's tools: name, role, read or write, description, schema
   config            print the configuration, secrets redacted
   version           print the version
 
@@ -96,12 +98,14 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("watchtower "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	migrate := false
+	migrate, asJSON := false, false
 	var from, to, simulate string
 	switch cmd {
 	case "run":
 		fs.BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
 		fs.StringVar(&simulate, "simulate", "", "feed a simulated day of this fleet directory's trucks into the webhook (demo)")
+	case "tools":
+		fs.BoolVar(&asJSON, "json", false, "print the registry as JSON")
 	case "replay":
 		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
 		fs.StringVar(&to, "to", "", "replay up to this receive time, exclusive (default: now)")
@@ -112,7 +116,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return badInput(err)
 	}
-	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0}
+	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0}
 	n, known := wantArgs[cmd]
 	if !known {
 		fmt.Fprint(stderr, usage)
@@ -129,6 +133,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	case "version":
 		fmt.Fprintln(stdout, "watchtower", buildVersion())
 		return nil
+	case "tools":
+		return toolsCmd(stdout, asJSON)
 	case "config":
 		if _, err := LoadConfig(getenv); err != nil {
 			PrintConfig(stdout, getenv)

@@ -62,7 +62,9 @@ func LocationCode(s string) string {
 
 // LocationByName finds a place by code, name or alias, ignoring case; failing
 // an exact match, by a unique partial match ("ibese" finds Dangote Cement
-// Ibese). Several equally good matches give an *AmbiguousError.
+// Ibese); failing that, by trigram similarity for typos ("esslibr",
+// "apapaa"). Several equally good matches give an *AmbiguousError, nothing
+// close a *NotFoundError with suggestions: never a silent guess.
 func (db *DB) LocationByName(ctx context.Context, q string) (Location, error) {
 	q = strings.TrimSpace(q)
 	if q == "" {
@@ -95,7 +97,10 @@ func (db *DB) LocationByName(ctx context.Context, q string) (Location, error) {
 		return Location{}, fmt.Errorf("store: location %q: %w", q, err)
 	}
 	if len(found) == 0 || LocationCode(q) == "" && found[0].rank > 0 {
-		return Location{}, fmt.Errorf("store: location %q: %w", q, ErrNotFound)
+		if LocationCode(q) == "" {
+			return Location{}, fmt.Errorf("store: location: %w", &NotFoundError{What: "place", Query: q})
+		}
+		return db.fuzzyLocation(ctx, q)
 	}
 	best := found[0].rank
 	var names []string

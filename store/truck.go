@@ -115,8 +115,11 @@ func (db *DB) TruckByNumber(ctx context.Context, number string) (Truck, error) {
 	if err == nil {
 		return t, nil
 	}
-	if err = notFound(err); err != ErrNotFound || !onlyDigits(n) {
+	if err = notFound(err); err != ErrNotFound {
 		return Truck{}, fmt.Errorf("store: truck %q: %w", number, err)
+	}
+	if !onlyDigits(n) {
+		return Truck{}, fmt.Errorf("store: truck: %w", &NotFoundError{What: "truck", Query: number, Suggestions: db.truckSuggestions(ctx, n)})
 	}
 	rows, err := db.conn.Query(ctx, `SELECT `+truckColumns+` FROM `+truckFrom+`
 		WHERE regexp_replace(t.number, '[^0-9]', '', 'g') = $1 ORDER BY t.number LIMIT 10`, n)
@@ -129,7 +132,7 @@ func (db *DB) TruckByNumber(ctx context.Context, number string) (Truck, error) {
 	}
 	switch len(ts) {
 	case 0:
-		return Truck{}, fmt.Errorf("store: truck %q: %w", number, ErrNotFound)
+		return Truck{}, fmt.Errorf("store: truck: %w", &NotFoundError{What: "truck", Query: number, Suggestions: db.truckSuggestions(ctx, n)})
 	case 1:
 		return ts[0], nil
 	}

@@ -1,0 +1,485 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/watchtower-fleet/watchtower/store"
+)
+
+// tripStatuses are the statuses a trip can have, for filters.
+var tripStatuses = []string{store.TripPlanned, store.TripOngoing, store.TripDelayed, store.TripCompleted, store.TripUnsuccessful, store.TripCancelled}
+
+// tripData is a trip for the model.
+func tripData(t store.Trip, zone *time.Location) map[string]any {
+	d := map[string]any{
+		"trip_id": t.VPCID, "truck": t.TruckNumber, "status": t.Status,
+		"pickup": t.Pickup, "delivery": t.Delivery,
+		"scheduled_departure": rfc(t.ScheduledDeparture, zone),
+	}
+	if t.DriverName != "" {
+		d["driver"] = t.DriverName
+	}
+	if t.Client != "" {
+		d["client"] = t.Client
+	}
+	if t.ContainerNo != "" {
+		d["container_no"] = t.ContainerNo
+	}
+	if t.CargoType != "" {
+		d["cargo_type"] = t.CargoType
+	}
+	if t.ActualDeparture != nil {
+		d["departed"] = rfc(*t.ActualDeparture, zone)
+	}
+	if t.ArrivedAt != nil {
+		d["arrived"] = rfc(*t.ArrivedAt, zone)
+	}
+	if t.ClosedAt != nil {
+		d["closed"] = rfc(*t.ClosedAt, zone)
+	}
+	if t.TrackingURL != "" {
+		d["tracking_url"] = t.TrackingURL
+	}
+	if loconav := loconavNote(t); loconav != "" {
+		d["loconav"] = loconav
+	}
+	return d
+}
+
+// loconavNote says where the trip stands with LocoNav, for people.
+func loconavNote(t store.Trip) string {
+	switch t.LocoNavState {
+	case store.LocoNavPending, store.LocoNavFailed:
+		return "not yet in LocoNav"
+	case store.LocoNavSynced:
+		return fmt.Sprintf("in LocoNav (#%d)", t.LocoNavTripID)
+	}
+	return ""
+}
+
+// tripView is the trip card.
+func tripView(t store.Trip, now time.Time, zone *time.Location) View {
+	v := View{Title: "Trip " + t.VPCID}
+	v.Text = fmt.Sprintf("%s: %s → %s, %s.", t.TruckNumber, placeLabel(t.PickupName, t.Pickup), placeLabel(t.DeliveryName, t.Delivery), t.Status)
+	v.Fields = []Field{
+		{"Truck", t.TruckNumber},
+		{"Status", t.Status},
+		{"Pickup", placeLabel(t.PickupName, t.Pickup)},
+		{"Delivery", placeLabel(t.DeliveryName, t.Delivery)},
+		{"Departure", clockTime(t.ScheduledDeparture, now, zone)},
+	}
+	if t.DriverName != "" {
+		v.Fields = append(v.Fields, Field{"Driver", t.DriverName})
+	}
+	if t.Client != "" {
+		v.Fields = append(v.Fields, Field{"Client", t.Client})
+	}
+	if t.ContainerNo != "" {
+		v.Fields = append(v.Fields, Field{"Container", t.ContainerNo})
+	}
+	if t.ActualDeparture != nil {
+		v.Fields = append(v.Fields, Field{"Departed", clockTime(*t.ActualDeparture, now, zone)})
+	}
+	if t.ArrivedAt != nil {
+		v.Fields = append(v.Fields, Field{"Arrived", clockTime(*t.ArrivedAt, now, zone)})
+	}
+	if n := loconavNote(t); n != "" {
+		v.Footer = "LocoNav: " + n
+	}
+	if t.TrackingURL != "" {
+		v.Links = append(v.Links, Link{"Live tracking", t.TrackingURL})
+		v.Buttons = append(v.Buttons, Button{Label: "Share tracking link", Action: ActionShare, Value: t.VPCID})
+	}
+	return v
+}
+
+func placeLabel(name, code string) string {
+	if name == "" {
+		return code
+	}
+	return name
+}
+
+// TripArgs names a trip, or a truck whose current trip is meant.
+type TripArgs struct {
+	Trip  *string `json:"trip" jsonschema:"description=The trip id such as 04/Dec/2026-T11985LA-DA01 or its number. Null to use the truck's current or latest trip."`
+	Truck *string `json:"truck" jsonschema:"description=A truck plate whose current or latest trip is meant. Null when trip is given."`
+}
+
+// Validate checks the arguments.
+func (a TripArgs) Validate() error {
+	if strings.TrimSpace(deref(a.Trip)) == "" && strings.TrimSpace(deref(a.Truck)) == "" {
+		return argErr("trip", "give a trip id or a truck")
+	}
+	return nil
+}
+
+func (r *Registry) tripStatus() *Tool {
+	t := Define("trip_status", RoleViewer, false,
+		"One trip's details and progress: truck, driver, pickup and delivery, schedule, milestones so far, LocoNav state and the public tracking link. Give the trip id, or a truck for its current or latest trip.",
+		r.runTripStatus, nil)
+	t.Usage = "trip <id|truck>"
+	return t
+}
+
+// findTrip resolves TripArgs.
+func (r *Registry) findTrip(ctx context.Context, a TripArgs) (store.Trip, error) {
+	if ref := strings.TrimSpace(deref(a.Trip)); ref != "" {
+		return r.deps.DB.TripByRef(ctx, ref)
+	}
+	truck, err := r.deps.DB.TruckByNumber(ctx, *a.Truck)
+	if err != nil {
+		return store.Trip{}, err
+	}
+	// The open trip if any, else the latest.
+	open, _, err := r.deps.DB.Trips(ctx, store.TripFilter{TruckNumber: truck.Number, Statuses: []string{store.TripOngoing, store.TripDelayed, store.TripPlanned}, Limit: 1})
+	if err != nil {
+		return store.Trip{}, err
+	}
+	if len(open) > 0 {
+		return open[0], nil
+	}
+	latest, _, err := r.deps.DB.Trips(ctx, store.TripFilter{TruckNumber: truck.Number, Limit: 1})
+	if err != nil {
+		return store.Trip{}, err
+	}
+	if len(latest) == 0 {
+		return store.Trip{}, userErrf("%s has no trips", truck.Number)
+	}
+	return latest[0], nil
+}
+
+func (r *Registry) runTripStatus(ctx context.Context, c Caller, a TripArgs) (Result, error) {
+	t, err := r.findTrip(ctx, a)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Data: tripData(t, r.deps.Zone), View: tripView(t, r.deps.Now(), r.deps.Zone)}, nil
+}
+
+// ListTripsArgs filters list_trips.
+type ListTripsArgs struct {
+	Status *string `json:"status" jsonschema:"description=Only trips with this status; null for all.,enum=planned,enum=ongoing,enum=delayed,enum=completed,enum=unsuccessful,enum=cancelled"`
+	Truck  *string `json:"truck" jsonschema:"description=Only this truck's trips; null for all trucks."`
+	Day    *string `json:"day" jsonschema:"description=Only trips scheduled to depart on this Lagos day: YYYY-MM-DD or today or yesterday or tomorrow. Null for any day."`
+	Limit  *int    `json:"limit" jsonschema:"description=How many trips at most (1-50); null for 20.,minimum=1,maximum=50"`
+}
+
+// Validate checks the arguments.
+func (a ListTripsArgs) Validate() error {
+	if a.Status != nil && !contains(tripStatuses, *a.Status) {
+		return argErr("status", "must be one of %s", strings.Join(tripStatuses, ", "))
+	}
+	if a.Limit != nil && (*a.Limit < 1 || *a.Limit > 50) {
+		return argErr("limit", "must be between 1 and 50")
+	}
+	return nil
+}
+
+func (r *Registry) listTrips() *Tool {
+	t := Define("list_trips", RoleViewer, false,
+		"Trips, newest departure first, filtered by status, truck and day.",
+		r.runListTrips, nil)
+	t.Usage = "trips [status] [day]"
+	return t
+}
+
+func (r *Registry) runListTrips(ctx context.Context, c Caller, a ListTripsArgs) (Result, error) {
+	now, zone := r.deps.Now(), r.deps.Zone
+	f := store.TripFilter{Limit: 20}
+	if a.Limit != nil {
+		f.Limit = *a.Limit
+	}
+	if a.Status != nil {
+		f.Statuses = []string{*a.Status}
+	}
+	if truck := strings.TrimSpace(deref(a.Truck)); truck != "" {
+		t, err := r.deps.DB.TruckByNumber(ctx, truck)
+		if err != nil {
+			return Result{}, err
+		}
+		f.TruckNumber = t.Number
+	}
+	if day := strings.TrimSpace(deref(a.Day)); day != "" {
+		d, err := ParseDay(day, now, zone)
+		if err != nil {
+			return Result{}, argErr("day", "%s", err.Error())
+		}
+		f.From, f.To = d, d.AddDate(0, 0, 1)
+	}
+	trips, total, err := r.deps.DB.Trips(ctx, f)
+	if err != nil {
+		return Result{}, err
+	}
+	return tripList("Trips", trips, total, now, zone), nil
+}
+
+// tripList is a list of trips as a result.
+func tripList(title string, trips []store.Trip, total int, now time.Time, zone *time.Location) Result {
+	items := make([]map[string]any, 0, len(trips))
+	view := View{Title: title, Columns: []string{"Trip", "Truck", "Route", "Departure", "Status"}, More: total - len(trips)}
+	for _, t := range trips {
+		items = append(items, tripData(t, zone))
+		view.Rows = append(view.Rows, []string{t.VPCID, t.TruckNumber, t.Pickup + " → " + t.Delivery, clockTime(t.ScheduledDeparture, now, zone), t.Status})
+	}
+	view.Text = fmt.Sprintf("%d trips.", total)
+	switch total {
+	case 0:
+		view.Text = "No trips match."
+	case 1:
+		view.Text = "1 trip."
+	}
+	data := map[string]any{"total": total, "trips": items}
+	if view.More > 0 {
+		data["more"] = moreNote(view.More)
+	}
+	return Result{Data: data, View: view}
+}
+
+// NoArgs is for tools that take no arguments.
+type NoArgs struct{}
+
+func (r *Registry) listDelays() *Tool {
+	t := Define("list_delays", RoleViewer, false,
+		"Trips that are delayed now: marked delayed, or not yet departed 2 hours after their scheduled departure.",
+		r.runListDelays, nil)
+	t.Usage = "delays"
+	return t
+}
+
+func (r *Registry) runListDelays(ctx context.Context, c Caller, _ NoArgs) (Result, error) {
+	now, zone := r.deps.Now(), r.deps.Zone
+	trips, err := r.deps.DB.DelayedTrips(ctx, now, r.deps.DelayGrace)
+	if err != nil {
+		return Result{}, err
+	}
+	shown, more := capped(trips, defaultCap)
+	res := tripList("Delayed trips", shown, len(trips), now, zone)
+	res.View.Columns = append(res.View.Columns, "Late by")
+	items := res.Data.(map[string]any)["trips"].([]map[string]any)
+	for i, t := range shown {
+		late := now.Sub(t.ScheduledDeparture)
+		items[i]["minutes_late"] = int(late.Minutes())
+		res.View.Rows[i] = append(res.View.Rows[i], duration(late))
+	}
+	res.View.More = more
+	if len(trips) == 0 {
+		res.View.Text = "No trips are delayed."
+	} else {
+		res.View.Text = fmt.Sprintf("%d delayed trips.", len(trips))
+	}
+	return res, nil
+}
+
+// AlertsArgs filters alerts.
+type AlertsArgs struct {
+	Truck    *string `json:"truck" jsonschema:"description=Only this truck's alerts; null for the whole fleet."`
+	Kind     *string `json:"kind" jsonschema:"description=Only this kind such as overspeed or idle or device_offline or geofence_enter or harsh braking; null for all kinds."`
+	Hours    *int    `json:"hours" jsonschema:"description=How many hours back to look (1-744); null for 24.,minimum=1,maximum=744"`
+	OpenOnly *bool   `json:"open_only" jsonschema:"description=True for alerts still going on only (an overspeed not yet ended); null or false for all."`
+}
+
+// Validate checks the arguments.
+func (a AlertsArgs) Validate() error {
+	if a.Hours != nil && (*a.Hours < 1 || *a.Hours > 744) {
+		return argErr("hours", "must be between 1 and 744 (31 days)")
+	}
+	return nil
+}
+
+func (r *Registry) alerts() *Tool {
+	t := Define("alerts", RoleViewer, false,
+		"Alerts (overspeed, idling, silent trackers, geofence, harsh driving and LocoNav's own) newest first, by truck, kind and period.",
+		r.runAlerts, nil)
+	t.Usage = "alerts [truck]"
+	return t
+}
+
+func (r *Registry) runAlerts(ctx context.Context, c Caller, a AlertsArgs) (Result, error) {
+	now, zone := r.deps.Now(), r.deps.Zone
+	hours := 24
+	if a.Hours != nil {
+		hours = *a.Hours
+	}
+	f := store.AlertFilter{From: now.Add(-time.Duration(hours) * time.Hour), To: now.Add(time.Minute), OpenOnly: deref(a.OpenOnly), Limit: defaultCap}
+	title := "Alerts"
+	if truck := strings.TrimSpace(deref(a.Truck)); truck != "" {
+		t, err := r.deps.DB.TruckByNumber(ctx, truck)
+		if err != nil {
+			return Result{}, err
+		}
+		f.TruckID = t.ID
+		title += " · " + t.Number
+	}
+	if k := strings.TrimSpace(deref(a.Kind)); k != "" {
+		f.Kinds = []string{k}
+		title += " · " + k
+	}
+	list, total, err := r.deps.DB.Alerts(ctx, f)
+	if err != nil {
+		return Result{}, err
+	}
+	items := make([]map[string]any, 0, len(list))
+	view := View{Title: fmt.Sprintf("%s, last %dh", title, hours), Columns: []string{"When", "Truck", "Alert", "Where"}, More: total - len(list)}
+	for _, al := range list {
+		item := map[string]any{"truck": al.TruckNumber, "kind": al.Kind, "severity": al.Severity, "started": rfc(al.StartedAt, zone)}
+		if al.EndedAt != nil {
+			item["ended"] = rfc(*al.EndedAt, zone)
+		} else {
+			item["ongoing"] = true
+		}
+		if al.LocationCode != "" {
+			item["place"] = al.LocationCode
+		}
+		items = append(items, item)
+		view.Rows = append(view.Rows, []string{clockTime(al.StartedAt, now, zone), al.TruckNumber, al.Kind, al.LocationCode})
+	}
+	view.Text = fmt.Sprintf("%d alerts in the last %d hours.", total, hours)
+	if total == 0 {
+		view.Text = fmt.Sprintf("No alerts in the last %d hours.", hours)
+	}
+	data := map[string]any{"total": total, "alerts": items}
+	if view.More > 0 {
+		data["more"] = moreNote(view.More)
+	}
+	return Result{Data: data, View: view}, nil
+}
+
+// DriverForArgs is a truck or a driver.
+type DriverForArgs struct {
+	Truck  *string `json:"truck" jsonschema:"description=A truck plate to find its driver; null when asking about a driver."`
+	Driver *string `json:"driver" jsonschema:"description=A driver's name or phone to find their truck; null when asking about a truck."`
+}
+
+// Validate checks the arguments.
+func (a DriverForArgs) Validate() error {
+	t, d := strings.TrimSpace(deref(a.Truck)), strings.TrimSpace(deref(a.Driver))
+	if (t == "") == (d == "") {
+		return argErr("truck", "give either a truck or a driver")
+	}
+	return nil
+}
+
+func (r *Registry) driverFor() *Tool {
+	t := Define("driver_for", RoleViewer, false,
+		"The driver assigned to a truck with their phone, or the truck a named driver drives.",
+		r.runDriverFor, nil)
+	t.Usage = "driver <truck|name>"
+	return t
+}
+
+func (r *Registry) runDriverFor(ctx context.Context, c Caller, a DriverForArgs) (Result, error) {
+	var d store.Driver
+	if truck := strings.TrimSpace(deref(a.Truck)); truck != "" {
+		t, err := r.deps.DB.TruckByNumber(ctx, truck)
+		if err != nil {
+			return Result{}, err
+		}
+		d, err = r.deps.DB.DriverForTruck(ctx, t.ID)
+		if err != nil {
+			if isNotFound(err) {
+				return Result{Data: map[string]any{"truck": t.Number, "driver": nil},
+					View: View{Title: t.Number, Text: "No driver is assigned to " + t.Number + "."}}, nil
+			}
+			return Result{}, err
+		}
+	} else {
+		var err error
+		if d, err = r.deps.DB.DriverByName(ctx, *a.Driver); err != nil {
+			return Result{}, err
+		}
+	}
+	data := map[string]any{"driver": d.Name, "phone": d.Phone, "truck": d.TruckNumber, "has_smartphone": d.HasSmartphone}
+	view := View{Title: d.Name, Fields: []Field{{"Phone", d.Phone}, {"Truck", orDash(d.TruckNumber)}}}
+	if d.TruckNumber != "" {
+		view.Text = fmt.Sprintf("%s drives %s (%s).", d.Name, d.TruckNumber, d.Phone)
+	} else {
+		view.Text = fmt.Sprintf("%s (%s) has no truck assigned.", d.Name, d.Phone)
+	}
+	view.Links = []Link{{"Call", "tel:" + d.Phone}}
+	return Result{Data: data, View: view}, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// PeriodArgs is a range of Lagos days.
+type PeriodArgs struct {
+	From *string `json:"from" jsonschema:"description=First day as YYYY-MM-DD or today or yesterday; null for yesterday."`
+	To   *string `json:"to" jsonschema:"description=Last day included as YYYY-MM-DD; null for the same day as from."`
+}
+
+func (r *Registry) fleetMetrics() *Tool {
+	t := Define("fleet_metrics", RoleViewer, false,
+		"The fleet's numbers over whole Lagos days: trips, completed trips, average turnaround, utilisation, on-time share and distance driven.",
+		r.runFleetMetrics, nil)
+	t.Usage = "metrics [day]"
+	return t
+}
+
+func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) (Result, error) {
+	now, zone := r.deps.Now(), r.deps.Zone
+	fromS := "yesterday"
+	if a.From != nil && strings.TrimSpace(*a.From) != "" {
+		fromS = *a.From
+	}
+	from, err := ParseDay(fromS, now, zone)
+	if err != nil {
+		return Result{}, argErr("from", "%s", err.Error())
+	}
+	to := from.AddDate(0, 0, 1)
+	if a.To != nil && strings.TrimSpace(*a.To) != "" {
+		last, err := ParseDay(*a.To, now, zone)
+		if err != nil {
+			return Result{}, argErr("to", "%s", err.Error())
+		}
+		to = last.AddDate(0, 0, 1)
+	}
+	if !from.Before(to) {
+		return Result{}, argErr("to", "must not be before from")
+	}
+	if to.Sub(from) > 93*24*time.Hour {
+		return Result{}, argErr("to", "the period can be at most 93 days")
+	}
+	m, err := r.deps.DB.FleetMetrics(ctx, from, to, now)
+	if err != nil {
+		return Result{}, err
+	}
+	period := from.Format("Mon 2 Jan 2006")
+	if to.Sub(from) > 24*time.Hour+time.Hour {
+		period += " – " + to.AddDate(0, 0, -1).Format("Mon 2 Jan 2006")
+	}
+	data := map[string]any{
+		"from": from.Format("2006-01-02"), "to_exclusive": to.Format("2006-01-02"),
+		"trips": m.Trips, "completed": m.Completed, "cancelled": m.Cancelled,
+		"avg_turnaround_minutes": nil, "utilisation_pct": round(m.Utilisation*100, 1),
+		"on_time_pct": nil, "distance_km": round(m.DistanceKm, 1),
+	}
+	turn := "–"
+	if m.AvgTurnaround > 0 {
+		data["avg_turnaround_minutes"] = int(m.AvgTurnaround.Minutes())
+		turn = duration(m.AvgTurnaround)
+	}
+	onTime := "–"
+	if m.Departed > 0 {
+		share := float64(m.OnTime) / float64(m.Departed)
+		data["on_time_pct"] = round(share*100, 1)
+		onTime = fmt.Sprintf("%.0f%%", share*100)
+	}
+	view := View{Title: "Fleet metrics, " + period,
+		Text: fmt.Sprintf("%d trips, %d completed; average turnaround %s; utilisation %.0f%%; on time %s; %.0f km driven.",
+			m.Trips, m.Completed, turn, m.Utilisation*100, onTime, m.DistanceKm),
+		Fields: []Field{{"Trips", fmt.Sprint(m.Trips)}, {"Completed", fmt.Sprint(m.Completed)}, {"Avg turnaround", turn},
+			{"Utilisation", fmt.Sprintf("%.0f%%", m.Utilisation*100)}, {"On time", onTime}, {"Distance", fmt.Sprintf("%.0f km", m.DistanceKm)}}}
+	return Result{Data: data, View: view}, nil
+}
