@@ -35,6 +35,7 @@ import (
 	"github.com/watchtower-fleet/watchtower/ingest"
 	"github.com/watchtower-fleet/watchtower/ingest/sim"
 	"github.com/watchtower-fleet/watchtower/store"
+	"github.com/watchtower-fleet/watchtower/tools"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -54,8 +55,8 @@ Commands:
   seed DIR          load master data CSV files from DIR (e.g. testdata/fleet)
   replay [--from T] [--to T]
                     re-run archived LocoNav events through the consumers (idempotent)
-  job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox, loconav-poll,
-                    loconav-trips, expire-actions)
+  job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox,
+                    expire-actions, loconav-poll, loconav-trips)
   tools [--json]    print the bot's tools: name, role, read or write, description, schema
   config            print the configuration, secrets redacted
   version           print the version
@@ -268,6 +269,7 @@ type app struct {
 	notifier *ingest.Notifier
 	pipeline *ingest.Pipeline
 	poller   *ingest.Poller // nil without LOCONAV_API_TOKEN
+	tools    *tools.Registry
 }
 
 // newApp connects to Postgres and Redis and builds the components. The
@@ -307,13 +309,17 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	a.notifier = ingest.NewNotifier(a.rdb, ingest.StreamNotifications, db, logger)
 	rules := store.Rules{Dwell: cfg.Dwell, OverspeedKmh: cfg.OverspeedKmh, IdleAfter: cfg.IdleAfter}
 	a.pipeline = ingest.NewPipeline(db, a.parser, rules, a.notifier, logger, a.reg)
+	deps := tools.Deps{DB: db, Actions: tools.NewActions(a.rdb, "watchtower:"), Zone: cfg.ReportTimezone,
+		OfflineAfter: cfg.OfflineAfter, DelayGrace: cfg.TripDelayAfter, Logger: logger}
 	if cfg.LocoNavAPIToken != "" {
 		client := ingest.NewLocoNavClient(cfg.LocoNavAPIURL, cfg.LocoNavAPIToken, &http.Client{Timeout: time.Minute}, logger)
 		a.poller = ingest.NewPoller(client, a.streams, logger)
 		a.poller.Interval = cfg.LocoNavPollInterval
 		a.reg.MustRegister(client.Collectors()...)
 		a.reg.MustRegister(a.poller.Collectors()...)
+		deps.LocoNav = client.Client
 	}
+	a.tools = tools.New(deps)
 	return a, nil
 }
 
@@ -345,10 +351,23 @@ func (a *app) jobs() []ingest.Job {
 			return err
 		}},
 		{Name: "alert-outbox", Every: 30 * time.Second, Run: a.notifier.Sweep},
+		{Name: "expire-actions", Every: time.Minute, Run: func(ctx context.Context) error {
+			n, err := a.tools.ExpireActions(ctx)
+			if n > 0 {
+				a.logger.Info("pending actions expired", "count", n)
+			}
+			return err
+		}},
 	}
 	if a.poller != nil {
 		jobs = append(jobs, ingest.Job{Name: "loconav-poll", Every: a.cfg.LocoNavPollInterval, Run: func(ctx context.Context) error {
 			_, err := a.poller.PollOnce(ctx)
+			return err
+		}}, ingest.Job{Name: "loconav-trips", Every: time.Minute, Run: func(ctx context.Context) error {
+			n, err := a.tools.PushTripsToLocoNav(ctx)
+			if n > 0 {
+				a.logger.Info("trips given to loconav", "count", n)
+			}
 			return err
 		}})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/watchtower-fleet/watchtower/prompts"
+	"github.com/watchtower-fleet/watchtower/store"
 )
 
 // AssistantConfig configures the model loop.
@@ -76,7 +77,15 @@ type Assistant struct {
 	conv   *Conversations
 	tools  []responses.ToolUnionParam
 	logger *slog.Logger
+
+	// The fleet's counts in the instructions change rarely: they are read
+	// at most every summaryTTL, not on every turn.
+	summaryMu sync.Mutex
+	summary   store.FleetSummary
+	summaryAt time.Time
 }
+
+const summaryTTL = time.Minute
 
 // NewAssistant builds the assistant. conv may be nil (no memory between
 // turns).
@@ -372,14 +381,32 @@ func (a *Assistant) instructions(ctx context.Context, c Caller) (string, error) 
 	if s.CallerName == "" {
 		s.CallerName = c.ID
 	}
-	if db := a.reg.deps.DB; db != nil {
-		sum, err := db.Summary(ctx)
-		if err != nil {
-			return "", err
-		}
-		s.Trucks, s.ActiveTrucks, s.Locations, s.Drivers = sum.Trucks, sum.ActiveTrucks, sum.Locations, sum.Drivers
+	sum, err := a.fleetSummary(ctx)
+	if err != nil {
+		return "", err
 	}
+	s.Trucks, s.ActiveTrucks, s.Locations, s.Drivers = sum.Trucks, sum.ActiveTrucks, sum.Locations, sum.Drivers
 	return prompts.RenderSystem(s)
+}
+
+// fleetSummary is the store's counts, cached for summaryTTL.
+func (a *Assistant) fleetSummary(ctx context.Context) (store.FleetSummary, error) {
+	db := a.reg.deps.DB
+	if db == nil {
+		return store.FleetSummary{}, nil
+	}
+	a.summaryMu.Lock()
+	defer a.summaryMu.Unlock()
+	now := time.Now()
+	if !a.summaryAt.IsZero() && now.Sub(a.summaryAt) < summaryTTL {
+		return a.summary, nil
+	}
+	sum, err := db.Summary(ctx)
+	if err != nil {
+		return sum, err
+	}
+	a.summary, a.summaryAt = sum, now
+	return sum, nil
 }
 
 // apology turns a failed turn into a plain sentence, logging the cause with

@@ -17,7 +17,7 @@ type Command struct {
 }
 
 // ErrNoCommand is text the grammar cannot place.
-var ErrNoCommand = errors.New("I did not recognise a command there")
+var ErrNoCommand = errors.New("no command recognised")
 
 // plateRE looks like a Nigerian plate as people type it (T11985LA,
 // t-11985-la, KJA 123 XY), or the bare digits.

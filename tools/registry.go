@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -359,14 +358,4 @@ func NewCorrelationID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// sortedNames returns the tool names, sorted (for help and errors).
-func (r *Registry) sortedNames() []string {
-	names := make([]string, 0, len(r.tools))
-	for _, t := range r.tools {
-		names = append(names, t.Name)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -393,13 +393,13 @@ func decodeRequest(r *http.Request) (*Request, error) {
 	}
 	raw := json.RawMessage{}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&raw); err != nil {
-		return nil, fmt.Errorf("We could not parse the JSON body of your request: %v", err)
+		return nil, fmt.Errorf("could not parse the JSON body of the request: %v", err)
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return nil, fmt.Errorf("invalid request body: %v", err)
 	}
 	if body.Model == "" {
-		return nil, fmt.Errorf("Missing required parameter: 'model'.")
+		return nil, fmt.Errorf("missing required parameter: 'model'")
 	}
 	req := &Request{Model: body.Model, Instructions: body.Instructions, PreviousResponseID: body.PreviousResponseID,
 		Stream: body.Stream, ParallelToolCalls: body.ParallelToolCalls, Tools: body.Tools, Raw: raw}
@@ -422,7 +422,7 @@ func decodeRequest(r *http.Request) (*Request, error) {
 	}
 	if len(body.Input) > 0 {
 		if err := json.Unmarshal(body.Input, &items); err != nil {
-			return nil, fmt.Errorf("Invalid type for 'input': %v", err)
+			return nil, fmt.Errorf("invalid type for 'input': %v", err)
 		}
 	}
 	for _, it := range items {
@@ -433,7 +433,7 @@ func decodeRequest(r *http.Request) (*Request, error) {
 		item.Text = textOf(it.Content)
 		item.Output = textOf(it.Output)
 		if item.Type == "function_call_output" && item.CallID == "" {
-			return nil, fmt.Errorf("Missing required parameter: 'input[].call_id'.")
+			return nil, fmt.Errorf("missing required parameter: 'input[].call_id'")
 		}
 		req.Input = append(req.Input, item)
 	}

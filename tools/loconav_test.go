@@ -1,0 +1,91 @@
+package tools_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/watchtower-fleet/watchtower/ingest/loconav"
+	"github.com/watchtower-fleet/watchtower/ingest/loconav/loconavtest"
+	"github.com/watchtower-fleet/watchtower/tools"
+)
+
+func withLocoNav(f *loconavtest.Server) func(*tools.Deps) {
+	return func(d *tools.Deps) {
+		c := loconav.NewClient(f.URL(), loconavtest.Token, f.Client(), nil)
+		c.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+		d.LocoNav = c
+	}
+}
+
+// A confirmed trip is created in LocoNav too, with the geofence ids where
+// known and the public tracking link stored; cancelling removes it there.
+func TestCreateTripInLocoNav(t *testing.T) {
+	f := loconavtest.NewServer(t)
+	e := newEnv(t, withLocoNav(f))
+	p := e.invoke(t, dispatcher, "create_trip", newTripArgs).Pending
+	res := e.reg.Confirm(t.Context(), dispatcher, p.ID)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	d := data(t, res)
+	trips := f.Trips()
+	if len(trips) != 1 || trips[0].UniqueID != d["trip_id"] {
+		t.Fatalf("LocoNav holds %+v", trips)
+	}
+	if !strings.HasPrefix(d["tracking_url"].(string), "https://track.loconav.test/") || !strings.HasPrefix(d["loconav"].(string), "in LocoNav") {
+		t.Errorf("trip %v", d)
+	}
+	body := trips[0].Body
+	if body["vehicle"].(map[string]any)["number"] != "T-11985-LA" || body["destination"].(map[string]any)["geofenceId"] != 5010.0 {
+		t.Errorf("posted %v", body)
+	}
+	if b := res.Result.View.Buttons; len(b) != 1 || b[0].Action != tools.ActionShare {
+		t.Errorf("buttons %+v", b)
+	}
+	p = e.invoke(t, dispatcher, "cancel_trip", `{"trip":"`+d["trip_id"].(string)+`","reason":"client postponed"}`).Pending
+	if res := e.reg.Confirm(t.Context(), dispatcher, p.ID); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if st := f.Trips()[0].Status; st != "trashed" {
+		t.Errorf("LocoNav trip is %s after cancelling", st)
+	}
+}
+
+// When LocoNav is down the trip stands here, marked "not yet in LocoNav",
+// and the job gives it to LocoNav later, once.
+func TestCreateTripLocoNavDown(t *testing.T) {
+	f := loconavtest.NewServer(t)
+	f.Fail(loconavtest.Fault{Method: http.MethodPost, Path: "/trips", N: 1000, Status: http.StatusServiceUnavailable})
+	e := newEnv(t, withLocoNav(f))
+	p := e.invoke(t, dispatcher, "create_trip", newTripArgs).Pending
+	res := e.reg.Confirm(t.Context(), dispatcher, p.ID)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	d := data(t, res)
+	if d["loconav"] != "not yet in LocoNav" || !strings.Contains(res.Result.View.Footer, "not yet in LocoNav") {
+		t.Fatalf("trip %v, footer %q", d, res.Result.View.Footer)
+	}
+	if n, err := e.reg.PushTripsToLocoNav(t.Context()); n != 0 || err != nil {
+		t.Fatalf("pushed %d before the retry is due (%v)", n, err)
+	}
+	// LocoNav comes back; the retry is due after a minute.
+	*e.clock = e.now.Add(2 * time.Minute)
+	healthy := loconavtest.NewServer(t)
+	reg := tools.New(func() tools.Deps { d := e.deps; withLocoNav(healthy)(&d); return d }())
+	if n, err := reg.PushTripsToLocoNav(t.Context()); n != 1 || err != nil {
+		t.Fatalf("pushed %d (%v)", n, err)
+	}
+	if n, _ := reg.PushTripsToLocoNav(t.Context()); n != 0 {
+		t.Errorf("pushed again: %d", n)
+	}
+	if len(healthy.Trips()) != 1 {
+		t.Errorf("LocoNav holds %d trips", len(healthy.Trips()))
+	}
+	if st := data(t, e.invoke(t, viewer, "trip_status", `{"trip":"`+d["trip_id"].(string)+`","truck":null}`)); !strings.HasPrefix(st["loconav"].(string), "in LocoNav") {
+		t.Errorf("after the job: %v", st)
+	}
+}
