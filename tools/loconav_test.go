@@ -16,6 +16,7 @@ func withLocoNav(f *loconavtest.Server) func(*tools.Deps) {
 	return func(d *tools.Deps) {
 		c := loconav.NewClient(f.URL(), loconavtest.Token, f.Client(), nil)
 		c.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+		c.Now = d.Now
 		d.LocoNav = c
 	}
 }
@@ -87,5 +88,27 @@ func TestCreateTripLocoNavDown(t *testing.T) {
 	}
 	if st := data(t, e.invoke(t, viewer, "trip_status", `{"trip":"`+d["trip_id"].(string)+`","truck":null}`)); !strings.HasPrefix(st["loconav"].(string), "in LocoNav") {
 		t.Errorf("after the job: %v", st)
+	}
+}
+
+// A fix over 10 minutes old is refreshed from LocoNav's last_known first.
+func TestTruckLocationRefreshesStaleFix(t *testing.T) {
+	f := loconavtest.NewServer(t)
+	e := newEnv(t, withLocoNav(f))
+	// The silent truck's tracker answers LocoNav, though not our webhook.
+	tr, err := e.db.TruckByNumber(t.Context(), silentTruck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetLastKnown(tr.LocoNavUUID, loconavtest.LastKnownValue(tr.LocoNavUUID, tr.LocoNavNumber, 6.4641, 3.3481, 12, testNow.Add(-90*time.Second)))
+	d := data(t, e.invoke(t, viewer, "truck_location", `{"truck":"`+silentTruck+`"}`))
+	if d["refreshed_from_loconav"] != true || d["age_minutes"] != 1.0 || d["lat"] != 6.4641 || d["offline"] != nil {
+		t.Fatalf("got %v", d)
+	}
+	// A fresh fix is not refreshed.
+	calls := len(f.Calls())
+	e.invoke(t, viewer, "truck_location", `{"truck":"T11985LA"}`)
+	if len(f.Calls()) != calls {
+		t.Errorf("a fresh fix called LocoNav: %v", f.Calls()[calls:])
 	}
 }

@@ -195,3 +195,63 @@ func TestDriverFor(t *testing.T) {
 		}
 	}
 }
+
+func TestTruckHistoryStops(t *testing.T) {
+	e := newEnv(t)
+	d := data(t, e.invoke(t, viewer, "truck_history", `{"truck":"T11985LA","from":null,"to":null}`))
+	stops := d["stops"].([]any)
+	if len(stops) != 1 {
+		t.Fatalf("stops %v", stops)
+	}
+	s := stops[0].(map[string]any)
+	if s["place"] != "ESSLIBRA" || s["minutes"] != 29.0 {
+		t.Errorf("stop %v, want 29 minutes at ESSLIBRA", s)
+	}
+	// ESS Libra lies inside the Apapa port zone: two visits.
+	var places []string
+	for _, v := range d["visits"].([]any) {
+		places = append(places, v.(map[string]any)["place"].(string))
+	}
+	if strings.Join(places, ",") != "APAPA_ZONE,ESSLIBRA" {
+		t.Errorf("visits %v", places)
+	}
+}
+
+// fleet_metrics on trips whose times are known: one left on time and was
+// completed two hours later, one was cancelled.
+func TestFleetMetrics(t *testing.T) {
+	e := newEnv(t)
+	*e.clock = time.Date(2026, 12, 3, 5, 0, 0, 0, lagos)
+	mk := func(args string) string {
+		p := e.invoke(t, dispatcher, "create_trip", args).Pending
+		res := e.reg.Confirm(t.Context(), dispatcher, p.ID)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		return data(t, res)["trip_id"].(string)
+	}
+	done := mk(strings.Replace(newTripArgs, "tomorrow 6am", "2026-12-03T06:00", 1))
+	dropped := mk(`{"truck":"T63530LA","pickup":"APAPA","delivery":"FMN_APAPA","scheduled_departure":"2026-12-03T08:00","client":null,"container_no":null,"cargo_type":null,"driver":null}`)
+	set := func(at time.Time, tool, args string) {
+		*e.clock = at
+		p := e.invoke(t, dispatcher, tool, args).Pending
+		if res := e.reg.Confirm(t.Context(), dispatcher, p.ID); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	set(time.Date(2026, 12, 3, 7, 0, 0, 0, lagos), "update_trip_status", `{"trip":"`+done+`","status":"ongoing","reason":null}`)
+	set(time.Date(2026, 12, 3, 9, 0, 0, 0, lagos), "update_trip_status", `{"trip":"`+done+`","status":"completed","reason":null}`)
+	set(time.Date(2026, 12, 3, 9, 5, 0, 0, lagos), "cancel_trip", `{"trip":"`+dropped+`","reason":"client closed"}`)
+	*e.clock = testNow
+	d := data(t, e.invoke(t, viewer, "fleet_metrics", `{"from":"yesterday","to":null}`))
+	want := map[string]any{"trips": 2.0, "completed": 1.0, "cancelled": 1.0, "avg_turnaround_minutes": 120.0, "on_time_pct": 100.0,
+		"utilisation_pct": 1.3} // 1 of 76 active trucks
+	for k, v := range want {
+		if d[k] != v {
+			t.Errorf("%s = %v, want %v", k, d[k], v)
+		}
+	}
+	if d := data(t, e.invoke(t, viewer, "fleet_metrics", `{"from":"today","to":null}`)); d["trips"] != 0.0 || d["distance_km"].(float64) < 2.6 {
+		t.Errorf("today: %v", d)
+	}
+}

@@ -273,7 +273,7 @@ func (c *Client) LastKnown(ctx context.Context, uuids []string) ([]LastKnownFix,
 			return nil, err
 		}
 		for _, raw := range data.Values {
-			ev, err := ParseLastKnown(raw)
+			ev, err := parseLastKnown(raw, c.now())
 			if err != nil {
 				c.rejectedFixes.Inc()
 				c.logger.WarnContext(ctx, "loconav last_known value rejected",
@@ -658,7 +658,11 @@ func (e *FieldError) Error() string {
 
 // ParseLastKnown reads one value of a last_known answer (its data.values
 // element). A 0,0 position gives a nil Point. Errors are *FieldError.
-func ParseLastKnown(raw json.RawMessage) (LastKnownFix, error) {
+func ParseLastKnown(raw json.RawMessage) (LastKnownFix, error) { return parseLastKnown(raw, time.Now()) }
+
+// parseLastKnown is ParseLastKnown on a clock: a fix dated more than
+// maxFutureSkew after now is refused.
+func parseLastKnown(raw json.RawMessage, now time.Time) (LastKnownFix, error) {
 	obj, perr := objectOf(raw, "")
 	if perr != nil {
 		return LastKnownFix{}, perr
@@ -708,7 +712,7 @@ func ParseLastKnown(raw json.RawMessage) (LastKnownFix, error) {
 	default:
 		ev.Time = latTS
 	}
-	if ev.Time.After(time.Now().Add(maxFutureSkew)) {
+	if ev.Time.After(now.Add(maxFutureSkew)) {
 		return LastKnownFix{}, lkFail("gps.currentLocationCoordinates.lat.timestamp",
 			fmt.Sprintf("%s is more than %v in the future", ev.Time.Format(time.RFC3339), maxFutureSkew))
 	}

@@ -1,4 +1,4 @@
-// Package loconavtest is a fake of LocoNav's trip API for tests, speaking
+// Package loconavtest is a fake of LocoNav's trip and last_known API for tests, speaking
 // its wire format: the {"success":…,"data":…} envelope, the User-
 // Authentication header, epoch-second times. It holds trips in memory and
 // can be told to fail.
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Token is the token the fake accepts.
@@ -45,6 +46,36 @@ type Server struct {
 	faults []*Fault
 	nextID int64
 	calls  []string
+	fixes  map[string]json.RawMessage // vehicle uuid → last_known value
+}
+
+// LastKnownValue is one data.values element of a last_known answer, in
+// LocoNav's documented shape (../shared/loconav/rest/last-known.json).
+func LastKnownValue(uuid, number string, lat, lon, speed float64, at time.Time) json.RawMessage {
+	ts := at.Unix()
+	b, _ := json.Marshal(map[string]any{
+		"vehicleNumber": number, "vehicleId": uuid,
+		"gps": map[string]any{
+			"speed":       map[string]any{"unit": "km/h", "value": speed, "timestamp": ts},
+			"ignition":    map[string]any{"value": "ON"},
+			"orientation": map[string]any{"value": "90", "timestamp": ts},
+			"currentLocationCoordinates": map[string]any{
+				"lat":  map[string]any{"unit": "degrees", "value": lat, "timestamp": ts},
+				"long": map[string]any{"unit": "degrees", "value": lon, "timestamp": ts},
+			},
+		},
+	})
+	return b
+}
+
+// SetLastKnown makes the fake answer last_known for a vehicle with value.
+func (s *Server) SetLastKnown(uuid string, value json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fixes == nil {
+		s.fixes = map[string]json.RawMessage{}
+	}
+	s.fixes[uuid] = value
 }
 
 // NewServer starts the fake on 127.0.0.1; it stops when the test ends.
@@ -166,6 +197,20 @@ func (s *Server) handle(r *http.Request, path string) (int, any) {
 			}
 		}
 		return http.StatusOK, map[string]any{"trips": list, "pagination": map[string]any{"more": false}}
+	case r.Method == http.MethodPost && path == "/vehicles/telematics/last_known":
+		var body struct {
+			VehicleIDs []string `json:"vehicleIds"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return http.StatusBadRequest, "bad body"
+		}
+		values := []json.RawMessage{}
+		for _, id := range body.VehicleIDs {
+			if v, ok := s.fixes[id]; ok {
+				values = append(values, v)
+			}
+		}
+		return http.StatusOK, map[string]any{"values": values, "pagination": map[string]any{"page": 1, "perPage": 100, "count": len(values), "more": false}}
 	case len(parts) == 3 && parts[0] == "trips" && parts[2] == "track_url" && r.Method == http.MethodGet:
 		if t := s.find(parts[1]); t != nil {
 			return http.StatusOK, map[string]any{"url": fmt.Sprintf("https://track.loconav.test/t/%d", t.ID)}
