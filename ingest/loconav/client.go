@@ -658,7 +658,9 @@ func (e *FieldError) Error() string {
 
 // ParseLastKnown reads one value of a last_known answer (its data.values
 // element). A 0,0 position gives a nil Point. Errors are *FieldError.
-func ParseLastKnown(raw json.RawMessage) (LastKnownFix, error) { return parseLastKnown(raw, time.Now()) }
+func ParseLastKnown(raw json.RawMessage) (LastKnownFix, error) {
+	return parseLastKnown(raw, time.Now())
+}
 
 // parseLastKnown is ParseLastKnown on a clock: a fix dated more than
 // maxFutureSkew after now is refused.
