@@ -108,9 +108,9 @@ var tripZone = func() *time.Location {
 
 // CreateTrip stores a new trip. Inside one transaction, with the truck's
 // row locked so that two creations cannot both pass, it checks: the truck
-// is active (when RequireDriver is set, as for every trip people create)
-// and has no overlapping open trip, both places are known and differ, and a
-// driver is named or assigned to the truck. It writes the audit event. A
+// is active and has no overlapping open trip, both places are known and differ, and
+// (with RequireDriver, as for every trip people create) a driver is named
+// or assigned to the truck. It writes the audit event. A
 // trip without a VPC id gets one (NewTripID).
 func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 	if t.Status == "" {
@@ -131,7 +131,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 			}
 			return err
 		}
-		if t.RequireDriver && status != TruckActive {
+		if status != TruckActive {
 			return fmt.Errorf("%w: %s is %s, not active", ErrInvalid, number, status)
 		}
 		pickup, err := lookupID(ctx, tx, "pickup", `SELECT id FROM locations WHERE code = $1`, LocationCode(t.Pickup))

@@ -417,3 +417,28 @@ func TestLoopInjectedToolResult(t *testing.T) {
 		t.Fatalf("trip is %s", tr)
 	}
 }
+
+// Without OPENAI_API_KEY free text still works where the grammar can place
+// it; anything else is told the assistant is off, with the commands.
+func TestAssistantWithoutModel(t *testing.T) {
+	e := newEnv(t)
+	asst := tools.NewAssistant(tools.AssistantConfig{}, e.reg, nil, logger(t))
+	if asst.ModelOn() {
+		t.Fatal("model on without a key")
+	}
+	reply := asst.Ask(t.Context(), tools.Request{Caller: viewer, Text: "@watchtower where is T11985LA?"})
+	if reply.Failed || !strings.Contains(reply.Text, "ESS Libra") || len(reply.Views) != 1 {
+		t.Errorf("where: %+v", reply)
+	}
+	reply = asst.Ask(t.Context(), tools.Request{Caller: viewer, Text: "tell me a joke"})
+	if !reply.Failed || !strings.Contains(reply.Text, "set OPENAI_API_KEY") || !strings.Contains(reply.Text, "where <truck>") {
+		t.Errorf("joke: %+v", reply)
+	}
+	reply = asst.Ask(t.Context(), tools.Request{Caller: dispatcher, Text: "Create a trip for T11985LA from ESSLIBRA to Dangote Ibese tomorrow 6am"})
+	if len(reply.Pending) != 1 || !strings.HasPrefix(reply.Text, "Waiting for confirmation: Create a trip for T11985LA") {
+		t.Errorf("new trip: %+v", reply)
+	}
+	if n := e.tripCount(t); n != 0 {
+		t.Errorf("%d trips before confirmation", n)
+	}
+}

@@ -142,7 +142,7 @@ func (r *Registry) runCreateTrip(ctx context.Context, c Caller, a CreateTripArgs
 	t := store.Trip{
 		TruckNumber: a.Truck, Pickup: a.Pickup, Delivery: a.Delivery, ScheduledDeparture: dep,
 		Client: deref(a.Client), ContainerNo: deref(a.ContainerNo), CargoType: deref(a.CargoType),
-		DriverName: deref(a.Driver), CreatedBy: c.ID, CorrelationID: c.CorrelationID,
+		DriverName: deref(a.Driver), CreatedBy: c.ID, CorrelationID: c.CorrelationID, RequireDriver: true,
 	}
 	if r.deps.LocoNav != nil {
 		t.LocoNavState = store.LocoNavPending
