@@ -185,7 +185,7 @@ func (r *Registry) invoke(ctx context.Context, c Caller, t *Tool, args any, raw 
 	if err != nil {
 		outcome = userMessage(err)
 		if isUnexpected(err) {
-			r.logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "correlation_id", c.CorrelationID, "err", err)
+			r.logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "correlation_id", c.CorrelationID, "ref", Ref(err), "err", err)
 		}
 	}
 	r.audit(ctx, c, "tool.call", t.Name, raw, outcome)
@@ -259,28 +259,26 @@ func userErrf(format string, a ...any) error { return &UserError{Msg: fmt.Sprint
 // isUnexpected reports whether err is a fault rather than a plain answer
 // (not found, bad argument, not allowed).
 func isUnexpected(err error) bool {
-	var (
-		ae  *ArgError
-		pe  *PermissionError
-		ue  *UserError
-		nfe *store.NotFoundError
-		amb *store.AmbiguousError
-		te  *store.TransitionError
-		ce  *store.ConflictError
-	)
-	switch {
-	case errors.As(err, &ae), errors.As(err, &pe), errors.As(err, &ue), errors.As(err, &nfe),
-		errors.As(err, &amb), errors.As(err, &te), errors.As(err, &ce),
-		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid), errors.Is(err, ErrActionGone):
-		return false
-	}
-	return true
+	_, ok := expectedMessage(err)
+	return !ok
 }
 
 // userMessage is err as a plain sentence. Expected failures keep their own
 // words, less the package prefixes; anything else gets a reference id that
 // the log carries too.
 func userMessage(err error) string {
+	if msg, ok := expectedMessage(err); ok {
+		return msg
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "that took too long; please try again"
+	}
+	return "something went wrong on our side (ref " + Ref(err) + ")"
+}
+
+// expectedMessage is the sentence for an expected failure, and whether err
+// is one.
+func expectedMessage(err error) (string, bool) {
 	var (
 		ae  *ArgError
 		pe  *PermissionError
@@ -293,28 +291,25 @@ func userMessage(err error) string {
 	)
 	switch {
 	case errors.As(err, &ae):
-		return ae.Error()
+		return ae.Error(), true
 	case errors.As(err, &pe):
-		return pe.Error()
+		return pe.Error(), true
 	case errors.As(err, &ue):
-		return ue.Error()
+		return ue.Error(), true
 	case errors.As(err, &ag):
-		return ag.Error()
+		return ag.Error(), true
 	case errors.As(err, &amb):
-		return fmt.Sprintf("%q matches more than one; did you mean %s?", amb.Query, orList(amb.Candidates))
+		return fmt.Sprintf("%q matches more than one; did you mean %s?", amb.Query, orList(amb.Candidates)), true
 	case errors.As(err, &nfe):
-		return nfe.Error()
+		return nfe.Error(), true
 	case errors.As(err, &te):
-		return te.Error()
+		return te.Error(), true
 	case errors.As(err, &ce):
-		return ce.Error()
+		return ce.Error(), true
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrNotFound):
-		return stripPrefixes(err.Error())
+		return stripPrefixes(err.Error()), true
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "that took too long; please try again"
-	}
-	return "something went wrong on our side (ref " + Ref(err) + ")"
+	return "", false
 }
 
 // stripPrefixes drops "store: truck \"x\": invalid: " down to the last
