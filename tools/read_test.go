@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/watchtower-fleet/watchtower/store"
 )
 
 // data decodes an outcome's model output.
@@ -253,5 +255,39 @@ func TestFleetMetrics(t *testing.T) {
 	}
 	if d := data(t, e.invoke(t, viewer, "fleet_metrics", `{"from":"today","to":null}`)); d["trips"] != 0.0 || d["distance_km"].(float64) < 2.6 {
 		t.Errorf("today: %v", d)
+	}
+}
+
+func TestAlertsTool(t *testing.T) {
+	e := newEnv(t)
+	fast, ign := 85.0, true
+	var in []store.FixInput
+	for s := 0; s < 6; s++ {
+		in = append(in, fix("T63530LA", 6.53+float64(s)*0.004, 3.36, testNow.Add(-time.Minute+time.Duration(s)*10*time.Second), &fast, &ign))
+	}
+	res, err := e.db.RecordFixes(t.Context(), in, store.DefaultRules())
+	if err != nil || len(res.Alerts) == 0 {
+		t.Fatalf("no overspeed alert recorded: %+v %v", res, err)
+	}
+	// T11985LA, parked with the engine on for 30 minutes, is idling too.
+	if d := data(t, e.invoke(t, viewer, "alerts", `{"truck":null,"kind":null,"hours":null,"open_only":null}`)); d["total"] != 2.0 {
+		t.Errorf("all: %v", d)
+	}
+	for _, args := range []string{
+		`{"truck":"t-63530-la","kind":"Overspeed","hours":1,"open_only":null}`,
+		`{"truck":null,"kind":"OverspeedAlert","hours":null,"open_only":true}`,
+	} {
+		d := data(t, e.invoke(t, viewer, "alerts", args))
+		list := d["alerts"].([]any)
+		if d["total"] != 1.0 || list[0].(map[string]any)["kind"] != "overspeed" || list[0].(map[string]any)["truck"] != "T63530LA" {
+			t.Errorf("%s: %v", args, d)
+		}
+	}
+	d := data(t, e.invoke(t, viewer, "alerts", `{"truck":null,"kind":"idle","hours":null,"open_only":null}`))
+	if list := d["alerts"].([]any); d["total"] != 1.0 || list[0].(map[string]any)["truck"] != "T11985LA" {
+		t.Errorf("idle: %v", d)
+	}
+	if d := data(t, e.invoke(t, viewer, "alerts", `{"truck":"T11985LA","kind":"overspeed","hours":null,"open_only":null}`)); d["total"] != 0.0 {
+		t.Errorf("T11985LA overspeed: %v", d)
 	}
 }
