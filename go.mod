@@ -3,6 +3,7 @@ module github.com/watchtower-fleet/watchtower
 go 1.26.0
 
 require (
+	github.com/chzyer/readline v1.5.1
 	github.com/go-co-op/gocron/v2 v2.21.2
 	github.com/invopop/jsonschema v0.14.0
 	github.com/jackc/pgx/v5 v5.12.0

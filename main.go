@@ -57,6 +57,9 @@ Commands:
                     re-run archived LocoNav events through the consumers (idempotent)
   job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox,
                     expire-actions, loconav-poll, loconav-trips)
+  console [--as USERID]
+                    talk to the bot on this terminal, or line by line on a pipe
+                    (as an admin operator, or as a Slack user with that user's role)
   tools [--json]    print the bot's tools: name, role, read or write, description, schema
   config            print the configuration, secrets redacted
   version           print the version
@@ -100,13 +103,15 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	migrate, asJSON := false, false
-	var from, to, simulate string
+	var from, to, simulate, as string
 	switch cmd {
 	case "run":
 		fs.BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
 		fs.StringVar(&simulate, "simulate", "", "feed a simulated day of this fleet directory's trucks into the webhook (demo)")
 	case "tools":
 		fs.BoolVar(&asJSON, "json", false, "print the registry as JSON")
+	case "console":
+		fs.StringVar(&as, "as", "", "act as this Slack user id, with their role")
 	case "replay":
 		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
 		fs.StringVar(&to, "to", "", "replay up to this receive time, exclusive (default: now)")
@@ -117,7 +122,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return badInput(err)
 	}
-	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0}
+	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0, "console": 0}
 	n, known := wantArgs[cmd]
 	if !known {
 		fmt.Fprint(stderr, usage)
@@ -163,6 +168,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		return replayCmd(ctx, cfg, logger, window, stdout)
 	case "job":
 		return jobCmd(ctx, cfg, logger, fs.Arg(0))
+	case "console":
+		return consoleCmd(ctx, cfg, logger, as, os.Stdin, stdout)
 	default:
 		return runCmd(ctx, cfg, logger, migrate, simulate)
 	}

@@ -48,7 +48,7 @@ func (p *Pending) Result() Result {
 	who := "Confirm by " + p.RequestedBy.Name + " (if a " + p.NeedsRole + " or admin) or any admin"
 	if !Allows(p.RequestedBy.Role, p.NeedsRole) {
 		note = "Nothing has been done yet. The requester's role does not allow this; an admin must press Confirm."
-		who = "Only an admin can confirm this: the requester is " + article(p.RequestedBy.Role) + "."
+		who = "Only an admin can confirm this: the requester is " + article(p.RequestedBy.Role)
 	}
 	return Result{
 		Data: map[string]any{
@@ -59,7 +59,7 @@ func (p *Pending) Result() Result {
 			"note":       note,
 		},
 		View: View{
-			Title:  "Confirm: " + p.Summary,
+			Title:  "Waiting for Confirm",
 			Text:   p.Summary,
 			Footer: fmt.Sprintf("%s. Expires in %d minutes.", who, int(p.ExpiresAt.Sub(p.CreatedAt).Round(time.Minute).Minutes())),
 			Buttons: []Button{

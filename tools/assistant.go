@@ -210,7 +210,7 @@ func ReplyFor(out Outcome) Reply {
 	r := Reply{Text: out.Result.View.Text, Views: []View{out.Result.View}}
 	if out.Pending != nil {
 		r.Pending = []*Pending{out.Pending}
-		r.Text = "Waiting for confirmation: " + out.Pending.Summary
+		r.Text = out.Pending.Summary
 	}
 	if r.Text == "" {
 		r.Text = out.Result.View.Title

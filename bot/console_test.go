@@ -1,0 +1,133 @@
+package bot_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/watchtower-fleet/watchtower/bot"
+	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/store"
+	"github.com/watchtower-fleet/watchtower/store/storetest"
+	"github.com/watchtower-fleet/watchtower/tools"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+var lagos, _ = time.LoadLocation("Africa/Lagos")
+
+// newRouter is the router on the demo fleet in real Postgres and Redis, on
+// a fixed clock, without a model, with T11985LA parked at ESS Libra.
+func newRouter(t *testing.T) *bot.Router {
+	t.Helper()
+	db := storetest.New(t)
+	imp, err := ingest.ReadFleetDir("../testdata/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportFleet(context.Background(), "test", imp); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 4, 9, 15, 0, 0, lagos)
+	ign, stopped := true, 0.0
+	var in []store.FixInput
+	for m := 30; m >= 1; m-- {
+		at := now.Add(-time.Duration(m) * time.Minute)
+		in = append(in, store.FixInput{TruckNumber: "T11985LA", VehicleNumber: "T11985LA", Source: "test", ReceivedAt: at,
+			Fix: store.Fix{Point: store.Point{Lat: 6.4641, Lon: 3.3481}, At: at, SpeedKmh: &stopped, Ignition: &ign}})
+	}
+	if _, err := db.RecordFixes(context.Background(), in, store.DefaultRules()); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opts, err := redis.ParseURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb = redis.NewClient(opts)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	prefix := fmt.Sprintf("wt_test:%d:%08x:", os.Getpid(), rand.Uint32())
+	t.Cleanup(func() {
+		if keys, _ := rdb.Keys(context.Background(), prefix+"*").Result(); len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
+	reg := tools.New(tools.Deps{DB: db, Actions: tools.NewActions(rdb, prefix), Now: func() time.Time { return now }, Zone: lagos})
+	return bot.NewRouter(tools.NewAssistant(tools.AssistantConfig{}, reg, nil, nil), nil)
+}
+
+func run(t *testing.T, r *bot.Router, c tools.Caller, script string) string {
+	t.Helper()
+	var out bytes.Buffer
+	con := &bot.Console{Router: r, Caller: c, In: strings.NewReader(script), Out: &out}
+	if err := con.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// The console on a pipe: commands, free text without a model, a trip
+// prepared and confirmed by typing the button's number, and mistakes.
+// Everything a person reads is pinned by a golden file.
+func TestConsoleTranscript(t *testing.T) {
+	r := newRouter(t)
+	dispatcher := tools.Caller{ID: "UR9E0S7PEVF", Name: "Oluwaseun Adekunle", Role: tools.RoleDispatcher}
+	script := strings.Join([]string{
+		"/fleet where T11985LA",
+		"where is t11958la?",
+		"/fleet at esslibr",
+		"11985",
+		`/fleet new-trip T11985LA ESSLIBRA "Dangote Ibese" tomorrow 6am`,
+		"1",
+		"1",
+		"/fleet trips",
+		"/fleet teleport T11985LA",
+		"what's the weather?",
+		"quit",
+		"/fleet status",
+	}, "\n")
+	got := run(t, r, dispatcher, script)
+	for _, want := range []string{"did you mean T11985LA?", "Trip created: 05/Dec/2026-T11985LA-DA01", "There is no button 1.", "set OPENAI_API_KEY"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "Fleet: 84 trucks") {
+		t.Error("the console went on after quit")
+	}
+	path := "testdata/console.golden"
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./bot -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("transcript differs from %s (go test ./bot -update if meant):\n%s", path, got)
+	}
+}
+
+// A viewer may prepare a trip but not confirm it; Cancel works for them.
+func TestConsoleButtonsRespectRoles(t *testing.T) {
+	r := newRouter(t)
+	viewer := tools.Caller{ID: "UWOL0LU0JUZ", Name: "Chinedu Okafor", Role: tools.RoleViewer}
+	got := run(t, r, viewer, `/fleet new-trip T11985LA ESSLIBRA "Dangote Ibese" tomorrow 6am`+"\nconfirm\n2\n/fleet trips\n")
+	for _, want := range []string{"Only an admin can confirm this", "an admin must confirm it", "Cancelled: ", "No trips match."} {
+		if !strings.Contains(got, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, got)
+		}
+	}
+}

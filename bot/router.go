@@ -1,0 +1,89 @@
+// Package bot is Watch Tower's face: a router that is the same for every
+// surface, and the adapters that carry messages to it (the console here;
+// Slack next). It reaches data only through tools, so the model, /fleet
+// and the buttons share one path.
+package bot
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/watchtower-fleet/watchtower/tools"
+)
+
+// Router turns what people type and press into replies.
+type Router struct {
+	asst   *tools.Assistant
+	reg    *tools.Registry
+	logger *slog.Logger
+}
+
+// NewRouter builds the router on an assistant (which holds the registry).
+func NewRouter(asst *tools.Assistant, logger *slog.Logger) *Router {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Router{asst: asst, reg: asst.Registry(), logger: logger}
+}
+
+// Message is something a person typed.
+type Message struct {
+	Caller tools.Caller
+	// Thread names the conversation, for follow-ups.
+	Thread string
+	Text   string
+	// Command is set for /fleet: the deterministic grammar answers, and
+	// the model is never called.
+	Command bool
+}
+
+// Handle answers a message. Text starting with "/fleet" is a command
+// wherever it is typed.
+func (r *Router) Handle(ctx context.Context, m Message, progress func(tools.Progress)) tools.Reply {
+	text := strings.TrimSpace(m.Text)
+	if rest, ok := cutPrefixFold(text, "/fleet"); ok {
+		text, m.Command = strings.TrimSpace(rest), true
+	}
+	if m.Caller.CorrelationID == "" {
+		m.Caller.CorrelationID = tools.NewCorrelationID()
+	}
+	if !m.Command {
+		return r.asst.Ask(ctx, tools.Request{Caller: m.Caller, Thread: m.Thread, Text: text, Progress: progress})
+	}
+	cmd, err := r.reg.Parse(text)
+	var ue *tools.UsageError
+	switch {
+	case errors.As(err, &ue):
+		return tools.Reply{Text: ue.Error(), Failed: true}
+	case err != nil:
+		return tools.Reply{Text: "I don't know that command.\n" + r.reg.Help(m.Caller.Role), Failed: true}
+	case cmd.Help:
+		return tools.Reply{Text: r.reg.Help(m.Caller.Role)}
+	}
+	return tools.ReplyFor(r.reg.InvokeArgs(ctx, m.Caller, cmd.Tool, cmd.Args))
+}
+
+// Press handles a button: Confirm or Cancel of a pending action.
+func (r *Router) Press(ctx context.Context, c tools.Caller, b tools.Button) tools.Reply {
+	if c.CorrelationID == "" {
+		c.CorrelationID = tools.NewCorrelationID()
+	}
+	switch b.Action {
+	case tools.ActionConfirm:
+		return tools.ReplyFor(r.reg.Confirm(ctx, c, b.Value))
+	case tools.ActionCancel:
+		return tools.ReplyFor(r.reg.Dismiss(ctx, c, b.Value))
+	case tools.ActionShare:
+		return tools.ReplyFor(r.reg.InvokeArgs(ctx, c, "trip_status", tools.TripArgs{Trip: &b.Value}))
+	}
+	return tools.Reply{Text: "That button does nothing any more.", Failed: true}
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) && (len(s) == len(prefix) || s[len(prefix)] == ' ') {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
