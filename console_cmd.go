@@ -23,8 +23,31 @@ func consoleCmd(ctx context.Context, cfg *Config, logger *slog.Logger, as string
 		return err
 	}
 	defer a.close()
+	return runConsole(ctx, a, as, stdin, stdout)
+}
+
+// consoleOnRun is the console `run` opens on a terminal without Slack.
+type consoleOnRun struct {
+	in  io.Reader
+	out io.Writer
+}
+
+func (c *consoleOnRun) run(ctx context.Context, a *app) error {
+	return runConsole(ctx, a, "", c.in, c.out)
+}
+
+// consoleStdin is where `run` looks for a terminal to open the console on;
+// the tests of package main set it to nil, whatever terminal runs them.
+var consoleStdin = os.Stdin
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool { return readline.IsTerminal(int(f.Fd())) }
+
+func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout io.Writer) error {
+	cfg, logger := a.cfg, a.logger
 	caller := tools.Caller{ID: "console", Name: "console operator", Role: tools.RoleAdmin}
 	if as != "" {
+		var err error
 		if caller, err = tools.NewRoles(cfg.Admins, a.db).Caller(ctx, as, ""); err != nil {
 			return err
 		}
@@ -35,7 +58,7 @@ func consoleCmd(ctx context.Context, cfg *Config, logger *slog.Logger, as string
 	asst := tools.NewAssistant(tools.AssistantConfig{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel},
 		a.tools, tools.NewConversations(a.rdb, "watchtower:", logger), logger)
 	c := &bot.Console{Router: bot.NewRouter(asst, logger), Caller: caller, In: stdin, Out: stdout}
-	if f, ok := stdin.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
+	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		c.Interactive = true
 		if home, err := os.UserHomeDir(); err == nil {
 			c.HistoryFile = filepath.Join(home, ".watchtower_history")

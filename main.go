@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -48,9 +49,11 @@ const shutdownTimeout = 10 * time.Second
 const usage = `Usage: watchtower [command] [flags]
 
 Commands:
-  run [--migrate] [--simulate DIR]
+  run [--migrate] [--simulate DIR] [--no-console]
                     run the bot, webhook listener and jobs (the default);
-                    --simulate feeds a simulated day of DIR's fleet (the demo)
+                    --simulate feeds a simulated day of DIR's fleet (the demo);
+                    on a terminal without Slack tokens the console opens
+                    (quit stops the service) unless --no-console
   migrate           apply pending database migrations
   seed DIR          load master data CSV files from DIR (e.g. testdata/fleet)
   replay [--from T] [--to T]
@@ -102,12 +105,13 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("watchtower "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	migrate, asJSON := false, false
+	migrate, asJSON, noConsole := false, false, false
 	var from, to, simulate, as string
 	switch cmd {
 	case "run":
 		fs.BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
 		fs.StringVar(&simulate, "simulate", "", "feed a simulated day of this fleet directory's trucks into the webhook (demo)")
+		fs.BoolVar(&noConsole, "no-console", false, "on a terminal without Slack tokens, do not open the console")
 	case "tools":
 		fs.BoolVar(&asJSON, "json", false, "print the registry as JSON")
 	case "console":
@@ -154,6 +158,20 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return badInput(err)
 	}
+	// `run` on a terminal without Slack opens the console there; the logs
+	// then go to a file, so they do not write over what people type.
+	var console *consoleOnRun
+	if cmd == "run" && !noConsole && cfg.SlackBotToken == "" && consoleStdin != nil && isTerminal(consoleStdin) {
+		logPath := filepath.Join(os.TempDir(), "watchtower.log")
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(stderr, "watchtower: logs go to %s while the console is open\n", logPath)
+		stderr = f
+		console = &consoleOnRun{in: consoleStdin, out: stdout}
+	}
 	logger := newLogger(cfg, stderr)
 	switch cmd {
 	case "migrate":
@@ -171,7 +189,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	case "console":
 		return consoleCmd(ctx, cfg, logger, as, os.Stdin, stdout)
 	default:
-		return runCmd(ctx, cfg, logger, migrate, simulate)
+		return runCmd(ctx, cfg, logger, migrate, simulate, console)
 	}
 }
 
@@ -381,7 +399,7 @@ func (a *app) jobs() []ingest.Job {
 	return jobs
 }
 
-func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool, simulate string) error {
+func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool, simulate string, console *consoleOnRun) error {
 	logger.Info("watchtower starting", "version", buildVersion())
 	var feed []sim.Fix
 	var places []store.Location
@@ -451,6 +469,17 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		f := &sim.Feeder{URL: "http://127.0.0.1:" + port + "/webhooks/loconav/location", Token: cfg.LocoNavWebhookToken,
 			Zone: cfg.LocoNavTimezone, Client: &http.Client{Timeout: 10 * time.Second}, Logger: logger}
 		feeding.Go(func() { _ = f.Run(ctx, feed) })
+	}
+	if console != nil {
+		// Quitting the console stops the service.
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		go func() {
+			defer stop()
+			if err := console.run(ctx, a); err != nil {
+				logger.Error("console", "err", err)
+			}
+		}()
 	}
 
 	<-ctx.Done()

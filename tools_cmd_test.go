@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// runMain's tests never open the console, even from a developer's terminal.
+func init() { consoleStdin = nil }
+
 // `watchtower tools` needs no database and lists every tool, with --json
 // giving what the model is sent.
 func TestToolsCommand(t *testing.T) {
