@@ -10,6 +10,7 @@ import (
 	"github.com/chzyer/readline"
 
 	"github.com/watchtower-fleet/watchtower/bot"
+	"github.com/watchtower-fleet/watchtower/ingest"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -44,6 +45,8 @@ var consoleStdin = os.Stdin
 func isTerminal(f *os.File) bool { return readline.IsTerminal(int(f.Fd())) }
 
 func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the alert feed with the console
 	cfg, logger := a.cfg, a.logger
 	caller := tools.Caller{ID: "console", Name: "console operator", Role: tools.RoleAdmin}
 	if as != "" {
@@ -60,6 +63,10 @@ func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout 
 	c := &bot.Console{Router: bot.NewRouter(asst, logger), Caller: caller, In: stdin, Out: stdout}
 	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		c.Interactive = true
+		alerts := make(chan string, 64)
+		feed := &bot.AlertFeed{RDB: a.rdb, Stream: ingest.StreamNotifications, Zone: cfg.ReportTimezone, Logger: logger}
+		go feed.Run(ctx, alerts)
+		c.Alerts = alerts
 		if home, err := os.UserHomeDir(); err == nil {
 			c.HistoryFile = filepath.Join(home, ".watchtower_history")
 		}

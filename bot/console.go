@@ -25,6 +25,9 @@ type Console struct {
 	Interactive bool
 	// HistoryFile keeps the interactive history between runs ("" for none).
 	HistoryFile string
+	// Alerts, when set, are shown as they come (interactive only, so that a
+	// piped transcript stays the answers to what was typed).
+	Alerts <-chan string
 }
 
 // Run reads until EOF, "quit" or ctx ends.
@@ -38,6 +41,18 @@ func (c *Console) Run(ctx context.Context) error {
 		}
 		defer rl.Close()
 		go func() { <-ctx.Done(); rl.Close() }()
+		if c.Alerts != nil {
+			go func() {
+				for {
+					select {
+					case line := <-c.Alerts:
+						fmt.Fprintln(rl.Stdout(), line)
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+		}
 		next = rl.Readline
 		fmt.Fprintf(c.Out, "Watch Tower console, as %s (%s). Type help, a /fleet command or a question; a number presses a button; quit ends.\n", c.Caller.Name, c.Caller.Role)
 	} else {

@@ -1,0 +1,91 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// AlertFeed follows the notifications stream from now on and sends each
+// alert as a line for people. A truck's alert of one kind is sent at most
+// once per quiet period, so a burst does not flood the screen. It ends with
+// ctx.
+type AlertFeed struct {
+	RDB    redis.UniversalClient
+	Stream string // watchtower:notifications
+	Zone   *time.Location
+	// Quiet is how long a truck's alert of one kind stays quiet after it
+	// was shown (10 minutes).
+	Quiet time.Duration
+	// From is the stream id to read after; "" is from now on.
+	From   string
+	Logger *slog.Logger
+}
+
+// Run sends lines to out until ctx ends.
+func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
+	if f.Quiet <= 0 {
+		f.Quiet = 10 * time.Minute
+	}
+	if f.Zone == nil {
+		f.Zone = time.UTC
+	}
+	last := f.From
+	if last == "" {
+		last = "$"
+	}
+	shown := map[string]time.Time{}
+	for ctx.Err() == nil {
+		res, err := f.RDB.XRead(ctx, &redis.XReadArgs{Streams: []string{f.Stream, last}, Block: 5 * time.Second, Count: 100}).Result()
+		if err == redis.Nil {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil && f.Logger != nil {
+				f.Logger.Warn("alert feed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for _, s := range res {
+			for _, m := range s.Messages {
+				last = m.ID
+				line, key := alertLine(m.Values, f.Zone)
+				now := time.Now()
+				if t, ok := shown[key]; ok && now.Sub(t) < f.Quiet {
+					continue
+				}
+				shown[key] = now
+				select {
+				case out <- line:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}
+}
+
+// alertLine renders one notification, and the key it is quietened by.
+func alertLine(v map[string]any, zone *time.Location) (string, string) {
+	get := func(k string) string { s, _ := v[k].(string); return s }
+	kind := strings.ReplaceAll(get("kind"), "_", " ")
+	line := fmt.Sprintf("⚠ %s: %s", get("truck"), kind)
+	if loc := get("location"); loc != "" {
+		line += " at " + loc
+	}
+	if t, err := time.Parse(time.RFC3339, get("started_at")); err == nil {
+		line += " (" + t.In(zone).Format("15:04") + ")"
+	}
+	if sev := get("severity"); sev == "critical" {
+		line += " [critical]"
+	}
+	return line, get("truck") + "|" + get("kind")
+}

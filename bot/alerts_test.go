@@ -1,0 +1,65 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/watchtower-fleet/watchtower/bot"
+)
+
+// The feed shows what arrives after it starts, one line per truck and kind
+// per quiet period, in Lagos time.
+func TestAlertFeed(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opts, err := redis.ParseURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb = redis.NewClient(opts)
+	}
+	defer rdb.Close()
+	stream := fmt.Sprintf("wt_test:%d:%08x:notifications", os.Getpid(), rand.Uint32())
+	defer rdb.Del(context.Background(), stream)
+	add := func(truck, kind, loc string) string {
+		id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: []any{"alert_id", "1", "kind", kind,
+			"severity", "warning", "truck", truck, "location", loc, "started_at", "2026-12-04T08:14:00Z"}}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	start := add("T00000LA", "overspeed", "") // before the feed: not shown
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := make(chan string, 10)
+	go (&bot.AlertFeed{RDB: rdb, Stream: stream, Zone: lagos, From: start}).Run(ctx, out)
+	add("T11985LA", "overspeed", "")
+	add("T11985LA", "overspeed", "") // the same episode kind again: quiet
+	add("T63530LA", "geofence_enter", "ESSLIBRA")
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for len(got) < 2 {
+		select {
+		case l := <-out:
+			got = append(got, l)
+		case <-timeout:
+			t.Fatalf("got %q", got)
+		}
+	}
+	want := []string{"⚠ T11985LA: overspeed (09:14)", "⚠ T63530LA: geofence enter at ESSLIBRA (09:14)"}
+	if got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	select {
+	case l := <-out:
+		t.Errorf("an extra line: %q", l)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
