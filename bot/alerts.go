@@ -12,8 +12,9 @@ import (
 
 // AlertFeed follows the notifications stream from now on and sends each
 // alert as a line for people. A truck's alert of one kind is sent at most
-// once per quiet period, so a burst does not flood the screen. It ends with
-// ctx.
+// once per quiet period, so a burst does not flood the screen, and an alert
+// that began more than MaxAge ago (a backfill catching up) is not news. It
+// ends with ctx.
 type AlertFeed struct {
 	RDB    redis.UniversalClient
 	Stream string // watchtower:notifications
@@ -21,8 +22,12 @@ type AlertFeed struct {
 	// Quiet is how long a truck's alert of one kind stays quiet after it
 	// was shown (10 minutes).
 	Quiet time.Duration
+	// MaxAge is how old an alert may be and still be shown (1 hour).
+	MaxAge time.Duration
 	// From is the stream id to read after; "" is from now on.
-	From   string
+	From string
+	// Now is the clock (time.Now).
+	Now    func() time.Time
 	Logger *slog.Logger
 }
 
@@ -33,6 +38,12 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 	}
 	if f.Zone == nil {
 		f.Zone = time.UTC
+	}
+	if f.MaxAge <= 0 {
+		f.MaxAge = time.Hour
+	}
+	if f.Now == nil {
+		f.Now = time.Now
 	}
 	last := f.From
 	if last == "" {
@@ -57,9 +68,9 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 		for _, s := range res {
 			for _, m := range s.Messages {
 				last = m.ID
-				line, key := alertLine(m.Values, f.Zone)
-				now := time.Now()
-				if t, ok := shown[key]; ok && now.Sub(t) < f.Quiet {
+				line, key, started := alertLine(m.Values, f.Zone)
+				now := f.Now()
+				if t, ok := shown[key]; (ok && now.Sub(t) < f.Quiet) || (!started.IsZero() && now.Sub(started) > f.MaxAge) {
 					continue
 				}
 				shown[key] = now
@@ -73,19 +84,21 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 	}
 }
 
-// alertLine renders one notification, and the key it is quietened by.
-func alertLine(v map[string]any, zone *time.Location) (string, string) {
+// alertLine renders one notification, with the key it is quietened by and
+// when it began.
+func alertLine(v map[string]any, zone *time.Location) (string, string, time.Time) {
 	get := func(k string) string { s, _ := v[k].(string); return s }
 	kind := strings.ReplaceAll(get("kind"), "_", " ")
 	line := fmt.Sprintf("⚠ %s: %s", get("truck"), kind)
 	if loc := get("location"); loc != "" {
 		line += " at " + loc
 	}
-	if t, err := time.Parse(time.RFC3339, get("started_at")); err == nil {
-		line += " (" + t.In(zone).Format("15:04") + ")"
+	started, err := time.Parse(time.RFC3339, get("started_at"))
+	if err == nil {
+		line += " (" + started.In(zone).Format("15:04") + ")"
 	}
 	if sev := get("severity"); sev == "critical" {
 		line += " [critical]"
 	}
-	return line, get("truck") + "|" + get("kind")
+	return line, get("truck") + "|" + get("kind"), started
 }

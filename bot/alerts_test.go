@@ -39,10 +39,18 @@ func TestAlertFeed(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	out := make(chan string, 10)
-	go (&bot.AlertFeed{RDB: rdb, Stream: stream, Zone: lagos, From: start}).Run(ctx, out)
+	go (&bot.AlertFeed{RDB: rdb, Stream: stream, Zone: lagos, From: start,
+		Now: func() time.Time { return time.Date(2026, 12, 4, 8, 20, 0, 0, time.UTC) }}).Run(ctx, out)
 	add("T11985LA", "overspeed", "")
 	add("T11985LA", "overspeed", "") // the same episode kind again: quiet
 	add("T63530LA", "geofence_enter", "ESSLIBRA")
+	old := func() { // an alert from a backfill, hours old: not news
+		if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: []any{"kind", "idle", "truck", "T76510LA",
+			"started_at", "2026-12-04T02:00:00Z"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old()
 	var got []string
 	timeout := time.After(5 * time.Second)
 	for len(got) < 2 {
