@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
+
+var actIDRE = regexp.MustCompile(`act_[0-9a-f]{16}`)
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 

@@ -1,0 +1,116 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/watchtower-fleet/watchtower/tools"
+)
+
+// Slack's limits on Block Kit, which a message over them breaks.
+const (
+	maxBlocks       = 50
+	maxHeaderChars  = 150
+	maxSectionChars = 3000
+	maxFieldChars   = 2000
+	maxFields       = 10
+	maxButtonChars  = 75
+)
+
+// Action ids of the buttons, prefixed so the interactivity handler knows
+// its own.
+const actionPrefix = "wt_"
+
+// ActionID is the Slack action_id of a button's action.
+func ActionID(action string) string { return actionPrefix + action }
+
+// Blocks draws a reply as Block Kit with slack-go's types, within Slack's
+// limits: the answer, each view's header, fields, table (as a monospace
+// block), links, small print and buttons.
+func Blocks(r tools.Reply) []slack.Block {
+	var blocks []slack.Block
+	add := func(b slack.Block) {
+		if len(blocks) < maxBlocks {
+			blocks = append(blocks, b)
+		}
+	}
+	textShown := false
+	for _, v := range r.Views {
+		textShown = textShown || v.Text == r.Text
+	}
+	if r.Text != "" && !textShown {
+		add(section(escape(r.Text)))
+	}
+	for _, v := range r.Views {
+		if v.Title != "" {
+			add(slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, clipChars(v.Title, maxHeaderChars), false, false)))
+		}
+		if v.Text != "" {
+			add(section(escape(v.Text)))
+		}
+		for i := 0; i < len(v.Fields); i += maxFields {
+			var fields []*slack.TextBlockObject
+			for _, f := range v.Fields[i:min(i+maxFields, len(v.Fields))] {
+				fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
+					clipChars("*"+escape(f.Label)+"*\n"+escape(f.Value), maxFieldChars), false, false))
+			}
+			add(slack.NewSectionBlock(nil, fields, nil))
+		}
+		if len(v.Rows) > 0 {
+			var b strings.Builder
+			writeTable(&b, v.Columns, v.Rows)
+			table := clipChars(b.String(), maxSectionChars-20)
+			add(section("```" + strings.TrimRight(table, "\n") + "```"))
+		}
+		var small []string
+		if v.More > 0 {
+			small = append(small, fmt.Sprintf("… and %d more", v.More))
+		}
+		for _, l := range v.Links {
+			small = append(small, "<"+l.URL+"|"+escape(l.Label)+">")
+		}
+		if v.Footer != "" {
+			small = append(small, escape(v.Footer))
+		}
+		if len(small) > 0 {
+			add(slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clipChars(strings.Join(small, "  ·  "), maxSectionChars), false, false)))
+		}
+		if len(v.Buttons) > 0 {
+			var els []slack.BlockElement
+			for _, bt := range v.Buttons {
+				b := slack.NewButtonBlockElement(ActionID(bt.Action), bt.Value,
+					slack.NewTextBlockObject(slack.PlainTextType, clipChars(bt.Label, maxButtonChars), false, false))
+				switch bt.Style {
+				case "primary":
+					b = b.WithStyle(slack.StylePrimary)
+				case "danger":
+					b = b.WithStyle(slack.StyleDanger)
+				}
+				els = append(els, b)
+			}
+			add(slack.NewActionBlock("", els...))
+		}
+	}
+	return blocks
+}
+
+func section(text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, clipChars(text, maxSectionChars), false, false), nil, nil)
+}
+
+// escape keeps Slack from reading &, < and > in data as markup.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// clipChars cuts s to at most n characters, marking the cut.
+func clipChars(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
