@@ -34,37 +34,48 @@ func loconavRetry(attempts int) time.Duration {
 func (r *Registry) pushTrip(ctx context.Context, t store.Trip) store.Trip {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loconavCallTimeout)
 	defer cancel()
-	db := r.deps.DB
-	pickup, err := db.LocationByName(ctx, t.Pickup)
+	ref, url, err := r.createInLocoNav(ctx, t)
 	if err == nil {
-		var delivery store.Location
-		if delivery, err = db.LocationByName(ctx, t.Delivery); err == nil {
-			var ref loconav.TripRef
-			ref, err = r.deps.LocoNav.CreateTrip(ctx, loconav.TripRequest{
-				VehicleNumber: loconavVehicle(t), UniqueID: t.VPCID, ShouldStartAt: t.ScheduledDeparture,
-				Source: tripPlace(pickup), Destination: tripPlace(delivery),
-			})
-			if err == nil {
-				url, uerr := r.deps.LocoNav.TrackURL(ctx, ref.ID)
-				if uerr != nil {
-					// The trip is in LocoNav; the link can be fetched later.
-					r.logger.WarnContext(ctx, "loconav track url", "trip", t.VPCID, "loconav_trip_id", ref.ID, "err", uerr)
-				}
-				if err = db.SetTripLocoNav(ctx, t.ID, ref.ID, url); err == nil {
-					t.LocoNavTripID, t.TrackingURL, t.LocoNavState, t.LocoNavError = ref.ID, url, store.LocoNavSynced, ""
-					return t
-				}
-			}
-		}
+		err = r.deps.DB.SetTripLocoNav(ctx, t.ID, ref.ID, url)
+	}
+	if err == nil {
+		t.LocoNavTripID, t.TrackingURL, t.LocoNavState, t.LocoNavError = ref.ID, url, store.LocoNavSynced, ""
+		return t
 	}
 	r.logger.WarnContext(ctx, "trip not yet in loconav", "trip", t.VPCID, "attempts", t.LocoNavAttempts+1, "err", err)
 	next := r.deps.Now().Add(loconavRetry(t.LocoNavAttempts))
-	if merr := db.MarkTripLocoNavFailed(ctx, t.ID, err.Error(), next); merr != nil {
+	if merr := r.deps.DB.MarkTripLocoNavFailed(ctx, t.ID, err.Error(), next); merr != nil {
 		r.logger.ErrorContext(ctx, "mark trip loconav failed", "trip", t.VPCID, "err", merr)
 	}
 	t.LocoNavState, t.LocoNavError = store.LocoNavFailed, err.Error()
 	t.LocoNavAttempts++
 	return t
+}
+
+// createInLocoNav creates the trip in LocoNav and fetches its tracking
+// link. A trip LocoNav took but whose link it did not give is still taken:
+// the link is left empty and logged.
+func (r *Registry) createInLocoNav(ctx context.Context, t store.Trip) (loconav.TripRef, string, error) {
+	pickup, err := r.deps.DB.LocationByName(ctx, t.Pickup)
+	if err != nil {
+		return loconav.TripRef{}, "", err
+	}
+	delivery, err := r.deps.DB.LocationByName(ctx, t.Delivery)
+	if err != nil {
+		return loconav.TripRef{}, "", err
+	}
+	ref, err := r.deps.LocoNav.CreateTrip(ctx, loconav.TripRequest{
+		VehicleNumber: loconavVehicle(t), UniqueID: t.VPCID, ShouldStartAt: t.ScheduledDeparture,
+		Source: tripPlace(pickup), Destination: tripPlace(delivery),
+	})
+	if err != nil {
+		return loconav.TripRef{}, "", err
+	}
+	url, err := r.deps.LocoNav.TrackURL(ctx, ref.ID)
+	if err != nil {
+		r.logger.WarnContext(ctx, "loconav track url", "trip", t.VPCID, "loconav_trip_id", ref.ID, "err", err)
+	}
+	return ref, url, nil
 }
 
 // loconavVehicle is the plate as LocoNav spells it, when known.
