@@ -95,7 +95,10 @@ func (a *Actions) save(ctx context.Context, p *Pending) error {
 	}
 	pipe := a.rdb.TxPipeline()
 	pipe.HSet(ctx, a.key(p.ID), "body", body, "state", ActionPending, "expires", p.ExpiresAt.UnixMilli())
-	pipe.Expire(ctx, a.key(p.ID), time.Until(p.ExpiresAt)+actionKeep)
+	// The TTL is measured on the action's own clock, never the machine's: a
+	// registry on another clock (a test's, a skewed replica's) must not make
+	// the key vanish at once.
+	pipe.Expire(ctx, a.key(p.ID), p.ExpiresAt.Sub(p.CreatedAt)+actionKeep)
 	pipe.ZAdd(ctx, a.openKey(), redis.Z{Score: float64(p.ExpiresAt.UnixMilli()), Member: p.ID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("tools: save action %s: %w", p.ID, err)
