@@ -34,6 +34,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/ingest/loconav"
 	"github.com/watchtower-fleet/watchtower/ingest/sim"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -337,12 +338,12 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	deps := tools.Deps{DB: db, Actions: tools.NewActions(a.rdb, "watchtower:"), Zone: cfg.ReportTimezone,
 		OfflineAfter: cfg.OfflineAfter, DelayGrace: cfg.TripDelayAfter, Logger: logger}
 	if cfg.LocoNavAPIToken != "" {
-		client := ingest.NewLocoNavClient(cfg.LocoNavAPIURL, cfg.LocoNavAPIToken, &http.Client{Timeout: time.Minute}, logger)
+		client := loconav.NewClient(cfg.LocoNavAPIURL, cfg.LocoNavAPIToken, &http.Client{Timeout: time.Minute}, logger)
 		a.poller = ingest.NewPoller(client, a.streams, logger)
 		a.poller.Interval = cfg.LocoNavPollInterval
 		a.reg.MustRegister(client.Collectors()...)
 		a.reg.MustRegister(a.poller.Collectors()...)
-		deps.LocoNav = client.Client
+		deps.LocoNav = client
 	}
 	a.tools = tools.New(deps)
 	return a, nil

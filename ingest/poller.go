@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +10,22 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/watchtower-fleet/watchtower/ingest/loconav"
 )
+
+// FamilyLastKnown is the Family of a fix read from LocoNav's last_known API
+// by the poller, as opposed to one pushed to the webhook.
+const FamilyLastKnown = "last_known"
+
+// sourcePoll is the Source of events the poller fetched.
+const sourcePoll = "poll"
+
+// LocoNav is what the poller needs of LocoNav's API; *loconav.Client has it.
+type LocoNav interface {
+	Vehicles(ctx context.Context) ([]loconav.Vehicle, error)
+	LastKnown(ctx context.Context, uuids []string) ([]loconav.LastKnownFix, error)
+}
 
 // eventPublisher is what the poller needs of the stream: publish events,
 // returning their ids.
@@ -37,12 +53,12 @@ type Poller struct {
 	BatchSize      int              // vehicle uuids per last_known call
 	Now            func() time.Time // injected for tests
 
-	client *LocoNavClient
+	client LocoNav
 	pub    eventPublisher
 	logger *slog.Logger
 
 	mu         sync.Mutex // one poll at a time; guards the vehicle cache
-	vehicles   []Vehicle
+	vehicles   []loconav.Vehicle
 	vehiclesAt time.Time
 
 	polls     *prometheus.CounterVec
@@ -51,7 +67,7 @@ type Poller struct {
 
 // NewPoller returns a poller with the default interval, refresh and batch
 // size; set the fields before Run to change them.
-func NewPoller(client *LocoNavClient, pub eventPublisher, logger *slog.Logger) *Poller {
+func NewPoller(client LocoNav, pub eventPublisher, logger *slog.Logger) *Poller {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -77,7 +93,7 @@ func NewPoller(client *LocoNavClient, pub eventPublisher, logger *slog.Logger) *
 }
 
 // Collectors returns the poller's metrics: polls by result and fixes
-// published. Rate-limit waits are the client's (LocoNavClient.Collectors),
+// published. Rate-limit waits are the client's (loconav.Client.Collectors),
 // registered beside these: the client may serve more than the poller.
 func (p *Poller) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{p.polls, p.published}
@@ -149,7 +165,7 @@ func (p *Poller) PollOnce(ctx context.Context) (published int, err error) {
 	)
 	for lo := 0; lo < len(uuids); lo += batch {
 		chunk := uuids[lo:min(lo+batch, len(uuids))]
-		evs, err := p.client.LastKnown(ctx, chunk)
+		got, err := p.client.LastKnown(ctx, chunk)
 		if err != nil {
 			failedBatches++
 			errs = append(errs, err)
@@ -158,14 +174,14 @@ func (p *Poller) PollOnce(ctx context.Context) (published int, err error) {
 			}
 			continue
 		}
-		fixes += len(evs)
-		withPoint := evs[:0:0]
-		for _, ev := range evs {
-			if ev.Point == nil {
+		fixes += len(got)
+		var withPoint []Event
+		for _, f := range got {
+			if f.Point == nil {
 				noFix++ // 0,0: a tracker without a fix; nothing to place
 				continue
 			}
-			withPoint = append(withPoint, ev)
+			withPoint = append(withPoint, lastKnownEvent(f))
 		}
 		if len(withPoint) == 0 {
 			continue
@@ -187,7 +203,7 @@ func (p *Poller) PollOnce(ctx context.Context) (published int, err error) {
 // vehicleList returns the cached vehicle list, refreshing it when stale. A
 // failed refresh falls back to the stale list: vehicles rarely change, and
 // fixes for the known ones are worth more than none.
-func (p *Poller) vehicleList(ctx context.Context) ([]Vehicle, error) {
+func (p *Poller) vehicleList(ctx context.Context) ([]loconav.Vehicle, error) {
 	refresh := p.VehicleRefresh
 	if refresh <= 0 {
 		refresh = DefaultVehicleRefresh
@@ -205,7 +221,7 @@ func (p *Poller) vehicleList(ctx context.Context) ([]Vehicle, error) {
 		return nil, fmt.Errorf("ingest: list LocoNav vehicles: %w", err)
 	}
 	if vs == nil {
-		vs = []Vehicle{}
+		vs = []loconav.Vehicle{}
 	}
 	p.vehicles, p.vehiclesAt = vs, p.now()
 	p.logger.InfoContext(ctx, "loconav vehicles refreshed", "vehicles", len(vs))
@@ -217,4 +233,26 @@ func (p *Poller) now() time.Time {
 		return p.Now()
 	}
 	return time.Now()
+}
+
+// lastKnownEvent is a polled fix as the stream carries it.
+func lastKnownEvent(f loconav.LastKnownFix) Event {
+	return Event{Source: sourcePoll, Family: FamilyLastKnown, Kind: KindLocation, Raw: f.Raw,
+		VehicleNumber: f.VehicleNumber, TruckNumber: f.TruckNumber, Time: f.Time, Point: f.Point,
+		SpeedKmh: f.SpeedKmh, Heading: f.Heading, Ignition: f.Ignition}
+}
+
+// ParseLastKnown converts one value of a last_known answer into an Event;
+// the stream consumer re-parses stored raw values with it. Errors are
+// *PayloadError naming the field.
+func ParseLastKnown(raw json.RawMessage) (Event, error) {
+	f, err := loconav.ParseLastKnown(raw)
+	if err != nil {
+		var fe *loconav.FieldError
+		if errors.As(err, &fe) {
+			return Event{}, &PayloadError{Index: -1, Field: fe.Field, Problem: fe.Problem}
+		}
+		return Event{}, err
+	}
+	return lastKnownEvent(f), nil
 }
