@@ -38,13 +38,14 @@ func Blocks(r tools.Reply) []slack.Block {
 		}
 	}
 	textShown := false
-	for _, v := range r.Views {
+	views := withPending(r)
+	for _, v := range views {
 		textShown = textShown || v.Text == r.Text
 	}
 	if r.Text != "" && !textShown {
 		add(section(escape(r.Text)))
 	}
-	for _, v := range r.Views {
+	for _, v := range views {
 		if v.Title != "" {
 			add(slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, clipChars(v.Title, maxHeaderChars), false, false)))
 		}
@@ -69,8 +70,18 @@ func Blocks(r tools.Reply) []slack.Block {
 		if v.More > 0 {
 			small = append(small, fmt.Sprintf("… and %d more", v.More))
 		}
+		var els []slack.BlockElement
 		for _, l := range v.Links {
-			small = append(small, "<"+l.URL+"|"+escape(l.Label)+">")
+			if !strings.HasPrefix(l.URL, "https://") && !strings.HasPrefix(l.URL, "http://") {
+				small = append(small, "<"+l.URL+"|"+escape(l.Label)+">")
+				continue
+			}
+			// A link button: Slack opens the URL, and tells the bot, which
+			// ignores actionLink.
+			lb := slack.NewButtonBlockElement(fmt.Sprintf("%s_%d", ActionID(actionLink), len(els)), "",
+				slack.NewTextBlockObject(slack.PlainTextType, clipChars(l.Label, maxButtonChars), false, false))
+			lb.URL = l.URL
+			els = append(els, lb)
 		}
 		if v.Footer != "" {
 			small = append(small, escape(v.Footer))
@@ -78,8 +89,7 @@ func Blocks(r tools.Reply) []slack.Block {
 		if len(small) > 0 {
 			add(slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clipChars(strings.Join(small, "  ·  "), maxSectionChars), false, false)))
 		}
-		if len(v.Buttons) > 0 {
-			var els []slack.BlockElement
+		if len(v.Buttons)+len(els) > 0 {
 			for _, bt := range v.Buttons {
 				b := slack.NewButtonBlockElement(ActionID(bt.Action), bt.Value,
 					slack.NewTextBlockObject(slack.PlainTextType, clipChars(bt.Label, maxButtonChars), false, false))
@@ -95,6 +105,24 @@ func Blocks(r tools.Reply) []slack.Block {
 		}
 	}
 	return blocks
+}
+
+// withPending is a reply's views and a card for each pending action that
+// no view shows yet (the model's proposals come as Pending alone).
+func withPending(r tools.Reply) []tools.View {
+	views := r.Views
+	for _, p := range r.Pending {
+		shown := false
+		for _, v := range r.Views {
+			for _, b := range v.Buttons {
+				shown = shown || b.Value == p.ID
+			}
+		}
+		if !shown {
+			views = append(views[:len(views):len(views)], p.Result().View)
+		}
+	}
+	return views
 }
 
 func section(text string) *slack.SectionBlock {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,37 @@ var lagos, _ = time.LoadLocation("Africa/Lagos")
 // a fixed clock, without a model, with T11985LA parked at ESS Libra.
 func newRouter(t *testing.T) *bot.Router {
 	t.Helper()
-	db := storetest.New(t)
+	return newFixture(t).router
+}
+
+// fixture is a router and what it stands on.
+type fixture struct {
+	router *bot.Router
+	reg    *tools.Registry
+	db     *store.DB
+	rdb    *redis.Client
+	prefix string
+	// clock is the registry's time, as unix nanos; tests move it.
+	clock *atomic.Int64
+}
+
+func (f *fixture) advance(d time.Duration) { f.clock.Add(int64(d)) }
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	return newFixtureOn(t, storetest.New(t))
+}
+
+// newPooledFixture is a fixture on a schema of its own with a real pool,
+// for the Slack adapter's concurrent workers.
+func newPooledFixture(t testing.TB) *fixture {
+	t.Helper()
+	_, db := storetest.NewMigrated(t)
+	return newFixtureOn(t, db)
+}
+
+func newFixtureOn(t testing.TB, db *store.DB) *fixture {
+	t.Helper()
 	imp, err := ingest.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +96,11 @@ func newRouter(t *testing.T) *bot.Router {
 			rdb.Del(context.Background(), keys...)
 		}
 	})
-	reg := tools.New(tools.Deps{DB: db, Actions: tools.NewActions(rdb, prefix), Now: func() time.Time { return now }, Zone: lagos})
-	return bot.NewRouter(tools.NewAssistant(tools.AssistantConfig{}, reg, nil, nil), nil)
+	clock := &atomic.Int64{}
+	clock.Store(now.UnixNano())
+	reg := tools.New(tools.Deps{DB: db, Actions: tools.NewActions(rdb, prefix), Now: func() time.Time { return time.Unix(0, clock.Load()).In(lagos) }, Zone: lagos})
+	return &fixture{router: bot.NewRouter(tools.NewAssistant(tools.AssistantConfig{}, reg, nil, nil), nil),
+		reg: reg, db: db, rdb: rdb, prefix: prefix, clock: clock}
 }
 
 func run(t *testing.T, r *bot.Router, c tools.Caller, script string) string {

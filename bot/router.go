@@ -18,6 +18,26 @@ type Router struct {
 	asst   *tools.Assistant
 	reg    *tools.Registry
 	logger *slog.Logger
+	// Sync runs the Google Sheets sync now and says what it changed; nil
+	// where the sync is not set up.
+	Sync func(ctx context.Context, c tools.Caller) (string, error)
+}
+
+// sync is /fleet sync: admins only.
+func (r *Router) sync(ctx context.Context, c tools.Caller) tools.Reply {
+	if c.Role != tools.RoleAdmin {
+		return tools.Reply{Text: "Only an admin can run the sheet sync; you are " + c.Role + ".", Failed: true}
+	}
+	if r.Sync == nil {
+		return tools.Reply{Text: "The Google Sheets sync is not set up here (it needs GOOGLE_APPLICATION_CREDENTIALS and a sheet).", Failed: true}
+	}
+	msg, err := r.Sync(ctx, c)
+	if err != nil {
+		ref := tools.Ref(err)
+		r.logger.ErrorContext(ctx, "sheet sync", "err", err, "ref", ref)
+		return tools.Reply{Text: "The sheet sync failed (ref " + ref + ").", Failed: true}
+	}
+	return tools.Reply{Text: msg}
 }
 
 // NewRouter builds the router on an assistant (which holds the registry).
@@ -58,9 +78,11 @@ func (r *Router) Handle(ctx context.Context, m Message, progress func(tools.Prog
 	case errors.As(err, &ue):
 		return tools.Reply{Text: ue.Error(), Failed: true}
 	case err != nil:
-		return tools.Reply{Text: "I don't know that command.\n" + r.reg.Help(m.Caller.Role), Failed: true}
+		return tools.Reply{Text: tools.Suggest(text), Failed: true}
 	case cmd.Help:
 		return tools.Reply{Text: r.reg.Help(m.Caller.Role)}
+	case cmd.Sync:
+		return r.sync(ctx, m.Caller)
 	}
 	return tools.ReplyFor(r.reg.InvokeArgs(ctx, m.Caller, cmd.Tool, cmd.Args))
 }
@@ -75,6 +97,8 @@ func (r *Router) Press(ctx context.Context, c tools.Caller, b tools.Button) tool
 		return tools.ReplyFor(r.reg.Confirm(ctx, c, b.Value))
 	case tools.ActionCancel:
 		return tools.ReplyFor(r.reg.Dismiss(ctx, c, b.Value))
+	case tools.ActionRefresh:
+		return tools.ReplyFor(r.reg.InvokeArgs(ctx, c, "truck_location", tools.TruckArgs{Truck: b.Value}))
 	case tools.ActionShare:
 		return tools.ReplyFor(r.reg.InvokeArgs(ctx, c, "trip_status", tools.TripArgs{Trip: &b.Value}))
 	}

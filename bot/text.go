@@ -15,7 +15,7 @@ func Text(r tools.Reply) (string, []tools.Button) {
 	var b strings.Builder
 	var buttons []tools.Button
 	shown := false
-	for _, v := range r.Views {
+	for _, v := range withPending(r) {
 		if v.Title != "" {
 			fmt.Fprintf(&b, "%s\n", v.Title)
 		}
@@ -35,13 +35,6 @@ func Text(r tools.Reply) (string, []tools.Button) {
 			fmt.Fprintf(&b, "  (%s)\n", v.Footer)
 		}
 		buttons = append(buttons, v.Buttons...)
-	}
-	for _, p := range r.Pending {
-		if len(r.Views) == 0 {
-			res := p.Result()
-			fmt.Fprintf(&b, "%s\n  (%s)\n", res.View.Title, res.View.Footer)
-			buttons = append(buttons, res.View.Buttons...)
-		}
 	}
 	out := b.String()
 	if !shown && r.Text != "" {

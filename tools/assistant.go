@@ -195,7 +195,7 @@ func (a *Assistant) askGrammar(ctx context.Context, req Request) Reply {
 	case errors.As(err, &ue):
 		return Reply{Text: ue.Error(), Failed: true}
 	case err != nil:
-		return Reply{Text: "The assistant is off (set OPENAI_API_KEY to ask in your own words), and I could not place that as a command.\n\n" + a.reg.Help(req.Caller.Role), Failed: true}
+		return Reply{Text: "The assistant is off (set OPENAI_API_KEY to ask in your own words). " + Suggest(req.Text), Failed: true}
 	case cmd.Help:
 		return Reply{Text: a.reg.Help(req.Caller.Role)}
 	}

@@ -431,7 +431,7 @@ func TestAssistantWithoutModel(t *testing.T) {
 		t.Errorf("where: %+v", reply)
 	}
 	reply = asst.Ask(t.Context(), tools.Request{Caller: viewer, Text: "tell me a joke"})
-	if !reply.Failed || !strings.Contains(reply.Text, "set OPENAI_API_KEY") || !strings.Contains(reply.Text, "where <truck>") {
+	if !reply.Failed || !strings.Contains(reply.Text, "set OPENAI_API_KEY") || !strings.Contains(reply.Text, "/fleet where T11985LA") {
 		t.Errorf("joke: %+v", reply)
 	}
 	reply = asst.Ask(t.Context(), tools.Request{Caller: dispatcher, Text: "Create a trip for T11985LA from ESSLIBRA to Dangote Ibese tomorrow 6am"})

@@ -14,6 +14,8 @@ type Command struct {
 	Tool string
 	Args any
 	Help bool
+	// Sync asks for the Google Sheets sync now (admins only).
+	Sync bool
 }
 
 // ErrNoCommand is text the grammar cannot place.
@@ -86,7 +88,7 @@ func (r *Registry) Parse(text string) (Command, error) {
 	switch verb {
 	case "help", "?", "commands":
 		return Command{Help: true}, nil
-	case "where":
+	case "where", "loc", "locate", "location", "pos", "position", "find":
 		if len(args) > 0 && !strings.EqualFold(args[0], "is") {
 			return need(args, 1, "where <truck>", Command{Tool: "truck_location", Args: TruckArgs{Truck: rest}})
 		}
@@ -153,6 +155,15 @@ func (r *Registry) Parse(text string) (Command, error) {
 			a.From = &d
 		}
 		return Command{Tool: "truck_history", Args: a}, nil
+	case "sync":
+		return Command{Sync: true}, nil
+	case "report":
+		// The day's numbers; yesterday unless a day is given.
+		day := "yesterday"
+		if len(args) > 0 {
+			day = rest
+		}
+		return Command{Tool: "fleet_metrics", Args: PeriodArgs{From: &day}}, nil
 	case "metrics", "kpis", "summary":
 		var a PeriodArgs
 		if len(args) > 0 {
@@ -196,6 +207,59 @@ func (r *Registry) Parse(text string) (Command, error) {
 		return Command{Tool: "truck_location", Args: TruckArgs{Truck: text}}, nil
 	}
 	return Command{}, ErrNoCommand
+}
+
+// examples are the commands Suggest offers, by verb.
+var examples = []struct{ verb, example string }{
+	{"where", "where T11985LA"}, {"at", "at ESSLIBRA"}, {"near", "near esslibra 5 km"}, {"status", "status"},
+	{"trips", "trips ongoing"}, {"trip", "trip T11985LA"}, {"delays", "delays"}, {"alerts", "alerts T11985LA"},
+	{"driver", "driver T11985LA"}, {"history", "history T11985LA yesterday"}, {"report", "report yesterday"},
+	{"metrics", "metrics today"}, {"new-trip", `new-trip T11985LA ESSLIBRA "Dangote Ibese" tomorrow 6am`},
+	{"set-trip", "set-trip 05/Dec/2026-T11985LA-ES01 completed"}, {"cancel-trip", "cancel-trip 05/Dec/2026-T11985LA-ES01 client cancelled"},
+	{"sync", "sync"}, {"help", "help"},
+}
+
+// Suggest answers text the grammar could not place: the closest command
+// with an example, never a bare "unknown command".
+func Suggest(text string) string {
+	words := splitArgs(cleanText(text))
+	if len(words) == 0 || words[0] == "" {
+		return "Try `/fleet help` for the list of commands."
+	}
+	verb := strings.ToLower(words[0])
+	best, dist := "", 1<<30
+	var example string
+	for _, e := range examples {
+		if d := editDistance(verb, e.verb); d < dist {
+			best, dist, example = e.verb, d, e.example
+		}
+	}
+	if dist <= max(1, len(verb)/3) {
+		return fmt.Sprintf("I don't know %q. Did you mean `%s`? For example: `/fleet %s`", words[0], best, example)
+	}
+	return fmt.Sprintf("I could not place %q. For example: `/fleet where T11985LA`, `/fleet at ESSLIBRA` or `/fleet delays`; `/fleet help` lists them all.", clip(text, 60))
+}
+
+// editDistance is the Levenshtein distance of two short words.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 func nearCommand(where, radius string) (Command, error) {

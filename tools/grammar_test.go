@@ -18,6 +18,10 @@ func TestParse(t *testing.T) {
 	}{
 		{"where T11985LA", "truck_location", `{"truck":"T11985LA"}`},
 		{"where is T11985LA?", "truck_location", `{"truck":"T11985LA"}`},
+		{"loc t11985la", "truck_location", `{"truck":"t11985la"}`},
+		{"LOCATE T-11985-LA", "truck_location", `{"truck":"T-11985-LA"}`},
+		{"report", "fleet_metrics", `{"from":"yesterday","to":null}`},
+		{"report 2026-12-01", "fleet_metrics", `{"from":"2026-12-01","to":null}`},
 		{"Where's t-11985-la", "truck_location", `{"truck":"t-11985-la"}`},
 		{"<@U0BOT> where is T11985LA?", "truck_location", `{"truck":"T11985LA"}`},
 		{"@watchtower where is T11985LA", "truck_location", `{"truck":"T11985LA"}`},
@@ -195,4 +199,24 @@ func FuzzParseWhen(f *testing.F) {
 		_, _ = tools.ParseWhen(s, now, time.UTC)
 		_, _ = tools.ParseDay(s, now, time.UTC)
 	})
+}
+
+// Unknown words get the closest command and an example.
+func TestSuggest(t *testing.T) {
+	for text, want := range map[string]string{
+		"wher T11985LA":  "Did you mean `where`? For example: `/fleet where T11985LA`",
+		"delay":          "Did you mean `delays`?",
+		"trps ongoing":   "Did you mean `trips`?",
+		"alrts":          "Did you mean `alerts`?",
+		"newtrip":        "", // an alias, parsed; not suggested
+		"teleport truck": "I could not place \"teleport truck\". For example: `/fleet where T11985LA`",
+		"":               "Try `/fleet help`",
+	} {
+		if want == "" {
+			continue
+		}
+		if got := tools.Suggest(text); !strings.Contains(got, want) {
+			t.Errorf("Suggest(%q) = %q, want it to contain %q", text, got, want)
+		}
+	}
 }

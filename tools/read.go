@@ -122,6 +122,7 @@ func (r *Registry) runTruckLocation(ctx context.Context, c Caller, a TruckArgs) 
 		view.Fields = append(view.Fields, Field{"Ignition", map[bool]string{true: "on", false: "off"}[*f.Ignition]})
 	}
 	view.Links = []Link{{"Open map", mapURL(f.Point)}}
+	view.Buttons = []Button{{Label: "Refresh", Action: ActionRefresh, Value: truck.Number}}
 	if refreshed {
 		view.Footer = "Refreshed from LocoNav just now."
 	}

@@ -48,6 +48,8 @@ const (
 	ActionConfirm = "confirm"
 	ActionCancel  = "cancel"
 	ActionShare   = "share_tracking"
+	// ActionRefresh asks a truck's card again; Value is the truck.
+	ActionRefresh = "refresh"
 )
 
 // Button is something a person can press. Value carries what the handler

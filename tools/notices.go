@@ -1,0 +1,27 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/watchtower-fleet/watchtower/store"
+)
+
+// AlertNotice is an alert as the alert channel shows it.
+type AlertNotice = store.AlertNotice
+
+// AlertNotices returns the alerts with these ids, for the alert channel.
+func (r *Registry) AlertNotices(ctx context.Context, ids []int64) ([]AlertNotice, error) {
+	return r.deps.DB.AlertNotices(ctx, ids)
+}
+
+// MarkAlertsNotified records that the alerts were posted.
+func (r *Registry) MarkAlertsNotified(ctx context.Context, ids []int64) error {
+	return r.deps.DB.MarkAlertsNotified(ctx, ids)
+}
+
+// AcknowledgeAlerts records that c has seen the alerts: each alert once,
+// in the audit log with who and when. Anyone the bot knows may
+// acknowledge.
+func (r *Registry) AcknowledgeAlerts(ctx context.Context, c Caller, ids []int64) (store.Acknowledgement, error) {
+	return r.deps.DB.AcknowledgeAlerts(ctx, ids, c.ID, c.Name, c.CorrelationID)
+}
