@@ -302,4 +302,3 @@ func (s *Slack) errRef(ctx context.Context, what string, err error) string {
 	s.logger.ErrorContext(ctx, what, "err", err, "ref", ref)
 	return "Something went wrong on our side (ref " + ref + ")."
 }
-

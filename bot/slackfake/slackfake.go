@@ -74,7 +74,7 @@ type Server struct {
 	messages map[string]json.RawMessage // channel|ts → the message as Slack stores it
 	// responseChannel is the channel of each response_url's command.
 	responseChannel map[string]string
-	ts       int64
+	ts              int64
 
 	refuse     atomic.Bool
 	failMethod sync.Map // method → error code
@@ -501,11 +501,11 @@ func (s *Server) PressOn(channel, ts string, raw json.RawMessage, user, actionID
 			return s.Send("interactive", map[string]any{"type": "block_actions",
 				"user":       map[string]any{"id": user, "username": strings.ToLower(user), "name": strings.ToLower(user), "team_id": TeamID},
 				"api_app_id": AppID, "token": "verification-token", "trigger_id": "trig-" + responseID,
-				"team":       map[string]any{"id": TeamID, "domain": "fleet"},
-				"container":  map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false, "thread_ts": msg.ThreadTS},
-				"channel":    map[string]any{"id": channel, "name": "ops"},
-				"message":    json.RawMessage(raw), "response_url": s.ResponseURL(responseID),
-				"actions":    []any{action}}, 0)
+				"team":      map[string]any{"id": TeamID, "domain": "fleet"},
+				"container": map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false, "thread_ts": msg.ThreadTS},
+				"channel":   map[string]any{"id": channel, "name": "ops"},
+				"message":   json.RawMessage(raw), "response_url": s.ResponseURL(responseID),
+				"actions": []any{action}}, 0)
 		}
 	}
 	return ""
