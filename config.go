@@ -283,8 +283,6 @@ func (c *Config) Validate() error {
 		return &ConfigError{"SLACK_APP_TOKEN", "is required with SLACK_BOT_TOKEN: Socket Mode needs both"}
 	case c.SlackAppToken != "" && c.SlackBotToken == "":
 		return &ConfigError{"SLACK_BOT_TOKEN", "is required with SLACK_APP_TOKEN: Socket Mode needs both"}
-	case c.SlackBotToken != "" && c.OpenAIAPIKey == "":
-		return &ConfigError{"OPENAI_API_KEY", "is required when Slack is configured: every message goes through the model"}
 	case c.SheetsSpreadsheetID != "" && c.GoogleApplicationCredentials == "" && c.SheetsAPIURL == "":
 		return &ConfigError{"GOOGLE_APPLICATION_CREDENTIALS", "is required with SHEETS_SPREADSHEET_ID"}
 	case c.LocoNavWebhookHMACSecret != "" && len(c.LocoNavWebhookHMACSecret) < 16:

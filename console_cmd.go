@@ -58,9 +58,7 @@ func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout 
 			caller.Name = as
 		}
 	}
-	asst := tools.NewAssistant(tools.AssistantConfig{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel},
-		a.tools, tools.NewConversations(a.rdb, "watchtower:", logger), logger)
-	c := &bot.Console{Router: bot.NewRouter(asst, logger), Caller: caller, In: stdin, Out: stdout}
+	c := &bot.Console{Router: a.router(), Caller: caller, In: stdin, Out: stdout}
 	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		c.Interactive = true
 		alerts := make(chan string, 64)
@@ -72,4 +70,13 @@ func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout 
 		}
 	}
 	return c.Run(ctx)
+}
+
+// router is the bot's router on the app: the model when one is configured,
+// the grammar otherwise, and the conversations in Redis.
+func (a *app) router() *bot.Router {
+	cfg := a.cfg
+	asst := tools.NewAssistant(tools.AssistantConfig{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel},
+		a.tools, tools.NewConversations(a.rdb, "watchtower:", a.logger), a.logger)
+	return bot.NewRouter(asst, a.logger)
 }

@@ -422,11 +422,17 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 	}
 	defer a.close()
 
-	srv := ingest.NewServer(cfg.HTTPAddr, logger, a.reg,
-		ingest.Check{Name: "postgres", Func: a.db.Ping},
-		ingest.Check{Name: "schema", Func: func(ctx context.Context) error { _, err := a.db.CheckSchema(ctx); return err }},
-		ingest.Check{Name: "redis", Func: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
-	)
+	checks := []ingest.Check{
+		{Name: "postgres", Func: a.db.Ping},
+		{Name: "schema", Func: func(ctx context.Context) error { _, err := a.db.CheckSchema(ctx); return err }},
+		{Name: "redis", Func: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+	}
+	slackBot := newSlack(a)
+	if slackBot != nil {
+		// Not ready while the socket is down and cannot come back.
+		checks = append(checks, ingest.Check{Name: "slack", Func: slackBot.Ready})
+	}
+	srv := ingest.NewServer(cfg.HTTPAddr, logger, a.reg, checks...)
 	ingest.NewWebhook(ingest.WebhookConfig{Token: cfg.LocoNavWebhookToken, HMACSecret: cfg.LocoNavWebhookHMACSecret,
 		AllowedCIDRs: cfg.LocoNavAllowedCIDRs}, a.parser, a.streams, logger, a.reg).Register(srv.Mux)
 	if cfg.LocoNavWebhookToken == "" {
@@ -460,8 +466,14 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		logger.Info("fleet loaded", "trucks", sum.Trucks, "active_trucks", sum.ActiveTrucks,
 			"locations", sum.Locations, "drivers", sum.Drivers, "organizations", sum.Organizations)
 	}
-	if cfg.SlackBotToken == "" {
+	ctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	var slackDone sync.WaitGroup
+	var slackErr error
+	if slackBot == nil {
 		logger.Warn("slack not configured: running without the bot (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN)")
+	} else {
+		runSlack(ctx, slackBot, &slackDone, func(err error) { slackErr = err; stopAll() })
 	}
 	logger.Info("watchtower ready", "http_addr", srv.Addr())
 	var feeding sync.WaitGroup
@@ -485,6 +497,7 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 
 	<-ctx.Done()
 	feeding.Wait()
+	slackDone.Wait()
 	logger.Info("watchtower stopping")
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancelStop()
@@ -504,7 +517,7 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		logger.Error("jobs did not stop cleanly", "err", err)
 	}
 	logger.Info("watchtower stopped")
-	return nil
+	return slackErr
 }
 
 // simulatedDay simulates the fleet of a seed directory from six hours ago

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/bot/slackfake"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
 
@@ -535,5 +536,49 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("run wrote to stdout: %q", stdout.String())
+	}
+}
+
+// With Slack tokens, run holds a socket to Slack: /readyz names it, and a
+// /fleet command is answered through the response_url.
+func TestRunWithSlack(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewSchema(t)
+	fake := slackfake.NewServer(t)
+	addr := freeAddr(t)
+	e := map[string]string{"DATABASE_URL": s.URL, "HTTP_ADDR": addr, "LOG_FORMAT": "json",
+		"SLACK_BOT_TOKEN": slackfake.BotToken, "SLACK_APP_TOKEN": slackfake.AppToken, "SLACK_API_URL": fake.URL}
+	if _, stderr, err := runCLI(t, e, "migrate"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := runCLI(t, e, "seed", "testdata/fleet"); err != nil {
+		t.Fatalf("seed: %v\n%s", err, stderr)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	exited := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(exited)
+		runErr = runMain(ctx, []string{"run"}, env(e), &stdout, &stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-exited })
+	why := func() string { return fmt.Sprintf("runMain = %v\nstderr:\n%s", runErr, stderr.String()) }
+	body := waitReady(t, "http://"+addr, exited, why)
+	if !strings.Contains(string(body), `"slack":"ok"`) {
+		t.Errorf("/readyz does not report the Slack socket: %s", body)
+	}
+	fake.Slash("C0OPS0001", "UWOL0LU0JUZ", "where T11985LA", "main")
+	c, ok := fake.WaitCall(10*time.Second, 1, slackfake.Method("response_url"))
+	if !ok {
+		t.Fatalf("no answer to /fleet\n%s", why())
+	}
+	if !strings.Contains(c.Params.Get("text"), "T11985LA") {
+		t.Errorf("answer: %s", c.Body)
+	}
+	cancel()
+	<-exited
+	if runErr != nil {
+		t.Errorf("run = %v", runErr)
 	}
 }

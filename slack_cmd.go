@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"sync"
+
+	"github.com/watchtower-fleet/watchtower/bot"
+	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/tools"
+)
+
+// newSlack builds the Socket Mode bot when both Slack tokens are set (nil
+// otherwise).
+func newSlack(a *app) *bot.Slack {
+	cfg := a.cfg
+	if cfg.SlackBotToken == "" || cfg.SlackAppToken == "" {
+		return nil
+	}
+	if cfg.OpenAIAPIKey == "" && cfg.OpenAIBaseURL == "" {
+		a.logger.Warn("no model configured (OPENAI_API_KEY): the bot answers /fleet commands and what the grammar can place")
+	}
+	return bot.NewSlack(bot.SlackConfig{BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
+		AlertChannel: cfg.SlackAlertChannel, NotifyStream: ingest.StreamNotifications, Zone: cfg.ReportTimezone},
+		a.router(), tools.NewRoles(cfg.Admins, a.db), a.rdb, a.logger)
+}
+
+// runSlack holds the bot's socket until ctx ends. A refused token stops
+// the process: it cannot do its job.
+func runSlack(ctx context.Context, s *bot.Slack, wg *sync.WaitGroup, fail func(error)) {
+	wg.Go(func() {
+		if err := s.Run(ctx); err != nil {
+			fail(err)
+		}
+	})
+}
