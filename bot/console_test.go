@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"regexp"
@@ -163,6 +164,49 @@ func TestConsoleButtonsRespectRoles(t *testing.T) {
 	viewer := tools.Caller{ID: "UWOL0LU0JUZ", Name: "Chinedu Okafor", Role: tools.RoleViewer}
 	got := run(t, r, viewer, `/fleet new-trip T11985LA ESSLIBRA "Dangote Ibese" tomorrow 6am`+"\nconfirm\n2\n/fleet trips\n")
 	for _, want := range []string{"Only an admin can confirm this", "an admin must confirm it", "Cancelled: ", "No trips match."} {
+		if !strings.Contains(got, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// stepReader gives the console one line per Read, running a step's hook
+// before its line: the console has answered everything before it by then.
+type stepReader struct {
+	lines []string
+	hooks map[int]func()
+	next  int
+}
+
+func (r *stepReader) Read(p []byte) (int, error) {
+	if r.next >= len(r.lines) {
+		return 0, io.EOF
+	}
+	if h := r.hooks[r.next]; h != nil {
+		h()
+	}
+	n := copy(p, r.lines[r.next]+"\n")
+	r.next++
+	return n, nil
+}
+
+// The console gets what Slack gets: a card left past its expiry cannot be
+// confirmed and writes nothing; a dispatcher's card confirmed once is done.
+func TestConsoleExpiredCard(t *testing.T) {
+	f := newFixture(t)
+	dispatcher := tools.Caller{ID: "UR9E0S7PEVF", Name: "Oluwaseun Adekunle", Role: tools.RoleDispatcher}
+	in := &stepReader{lines: []string{
+		`/fleet new-trip T11985LA ESSLIBRA "Dangote Ibese" tomorrow 6am`,
+		"confirm",
+		"/fleet trips",
+	}, hooks: map[int]func(){1: func() { f.advance(16 * time.Minute) }}}
+	var out bytes.Buffer
+	con := &bot.Console{Router: f.router, Caller: dispatcher, In: in, Out: &out}
+	if err := con.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"Waiting for Confirm", "expired", "No trips match."} {
 		if !strings.Contains(got, want) {
 			t.Errorf("transcript lacks %q:\n%s", want, got)
 		}

@@ -255,12 +255,7 @@ func plural(n int, word string) string {
 // onAcknowledge records who acknowledged a message's alerts, once, and
 // shows it on the message; a second press is told who was first.
 func (s *Slack) onAcknowledge(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
-	var ids []int64
-	for _, f := range strings.Split(a.Value, ",") {
-		if id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
-			ids = append(ids, id)
-		}
-	}
+	ids := alertIDs(a.Value)
 	if len(ids) == 0 {
 		s.ephemeral(ctx, cb, "That button does nothing any more.")
 		return
@@ -297,4 +292,16 @@ func (s *Slack) onAcknowledge(ctx context.Context, cb slack.InteractionCallback,
 	}
 	note := fmt.Sprintf(":white_check_mark: Acknowledged by <@%s> at %s", cb.User.ID, time.Now().In(s.cfg.Zone).Format("15:04"))
 	s.replaceCard(ctx, cb, alertBlocks(ns, s.cfg.Zone, note), alertText(ns))
+}
+
+// alertIDs reads an Acknowledge button's value: the alert ids, comma
+// separated. Anything else in it is ignored; at most 50 ids are taken.
+func alertIDs(value string) []int64 {
+	var ids []int64
+	for _, f := range strings.Split(value, ",") {
+		if id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil && id > 0 && len(ids) < 50 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
