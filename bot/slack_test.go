@@ -551,3 +551,32 @@ func testLogger(t testing.TB) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
+
+// A truck on a trip that LocoNav tracks offers its live link; pressing
+// "Share live link" posts the trip with the link in the card's thread.
+func TestSlackShareLiveLink(t *testing.T) {
+	f := newPooledFixture(t)
+	ctx := context.Background()
+	now := time.Unix(0, f.clock.Load())
+	trip, err := f.db.CreateTrip(ctx, store.Trip{TruckNumber: "T11985LA", Pickup: "ESSLIBRA", Delivery: "DANGOTE_IBESE",
+		ScheduledDeparture: now.Add(-time.Hour), Status: store.TripOngoing, CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const link = "https://track.loconav.com/share/abc123"
+	if err := f.db.SetTripLocoNav(ctx, trip.ID, 4242, link); err != nil {
+		t.Fatal(err)
+	}
+	fake := slackfake.NewServer(t)
+	startSlack(t, f, fake, nil)
+	fake.Slash(ops, viewer, "where T11985LA", "w")
+	c, ok := fake.WaitCall(wait, 1, method("response_url", nil))
+	if !ok || !strings.Contains(c.Blocks(), "Share live link") {
+		t.Fatalf("card without the live link: %s", c.Blocks())
+	}
+	ack(t, fake, fake.Press(ops, c.TS, viewer, "wt_share_tracking", "", "share"))
+	p, ok := fake.WaitCall(wait, 1, method("chat.postMessage", inThread(ops, c.TS)))
+	if !ok || !strings.Contains(p.Blocks(), link) {
+		t.Errorf("shared: %v %s", ok, p.Blocks())
+	}
+}

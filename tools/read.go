@@ -123,6 +123,18 @@ func (r *Registry) runTruckLocation(ctx context.Context, c Caller, a TruckArgs) 
 	}
 	view.Links = []Link{{"Open map", mapURL(f.Point)}}
 	view.Buttons = []Button{{Label: "Refresh", Action: ActionRefresh, Value: truck.Number}}
+	// On a trip, the card offers LocoNav's public live link, where it gave one.
+	trips, _, err := db.Trips(ctx, store.TripFilter{TruckNumber: truck.Number, Statuses: []string{store.TripOngoing, store.TripDelayed}, Limit: 1})
+	if err != nil {
+		return Result{}, err
+	}
+	if len(trips) == 1 {
+		data["trip"] = trips[0].VPCID
+		view.Fields = append(view.Fields, Field{"Trip", trips[0].VPCID + " (" + trips[0].Status + ")"})
+		if trips[0].TrackingURL != "" {
+			view.Buttons = append(view.Buttons, Button{Label: "Share live link", Action: ActionShare, Value: trips[0].VPCID})
+		}
+	}
 	if refreshed {
 		view.Footer = "Refreshed from LocoNav just now."
 	}
