@@ -383,6 +383,10 @@ func (r *Registry) Help(role string) string {
 		}
 		fmt.Fprintf(&b, "• %s: %s%s\n", t.Usage, firstSentence(t.Description), note)
 	}
+	b.WriteString("• report [day]: the day's operations numbers (yesterday unless a day is given)\n")
+	if role == RoleAdmin {
+		b.WriteString("• sync: read the Google Sheet's master data now (admins)\n")
+	}
 	b.WriteString("• help: this list")
 	return b.String()
 }
