@@ -65,7 +65,6 @@ type Slack struct {
 	connected atomic.Bool
 	downSince atomic.Int64 // unix nanos; 0 while connected
 	handled   atomic.Int64 // envelopes answered, for tests and metrics
-	inflight  sync.WaitGroup
 }
 
 // NewSlack builds the adapter; Run connects it.

@@ -28,6 +28,8 @@ const (
 	// alertClaimIdle is how long a notification may sit with a replica
 	// that stopped before another takes it over.
 	alertClaimIdle = time.Minute
+	// alertMaxAge is how old an alert may be and still be posted.
+	alertMaxAge = time.Hour
 )
 
 // alertGroup is a truck's alert message of the last ten minutes.
@@ -117,6 +119,12 @@ func (s *Slack) postAlert(ctx context.Context, m redis.XMessage) error {
 		return err
 	}
 	if len(notices) == 0 || notices[0].NotifiedAt != nil {
+		return nil
+	}
+	if age := time.Since(notices[0].StartedAt); age > alertMaxAge {
+		// A backfill catching up (a replayed day, a tracker's stored
+		// fixes): history, not news. It stays in /fleet alerts.
+		s.logger.Info("slack alerts: old alert not posted", "alert_id", id, "age", age.Round(time.Minute))
 		return nil
 	}
 	key := s.cfg.Prefix + "slack:alertgroup:" + truck
