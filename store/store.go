@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +57,11 @@ type DB struct {
 	conn  conn
 	pool  *pgxpool.Pool // nil when DB wraps a transaction
 	parts partitionDays
+
+	// The fleet's calibrated detour factor, cached (see FollowTrips).
+	detourMu  sync.Mutex
+	detourVal float64
+	detourAt  time.Time
 }
 
 // Open connects to the database at url and checks that it answers.

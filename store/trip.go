@@ -79,6 +79,18 @@ type Trip struct {
 	CreatedBy          string
 	CreatedAt          time.Time
 
+	// Following (see FollowTrips): the latest milestone and its times
+	// besides ActualDeparture (left pickup), ArrivedAt (at delivery) and
+	// OffloadedAt (delivered); the plan, the ETA and the delay.
+	Milestone      string
+	AtPickupAt     *time.Time
+	ReturnedAt     *time.Time
+	PlannedArrival *time.Time
+	ETA            *time.Time
+	DelayedSince   *time.Time
+	DelayReason    string
+	LocoNavStatus  string
+
 	// On input only: refuse a trip without a driver, and the request that
 	// caused it, for the audit log.
 	RequireDriver bool
@@ -247,7 +259,8 @@ const tripColumns = `tr.id, tr.vpc_id, coalesce(tr.loconav_trip_id, 0), tr.truck
 	p.code, p.name, d.code, d.name, coalesce(o.name, ''), coalesce(dr.name, ''), coalesce(dr.phone, ''),
 	tr.container_no, tr.cargo_type, tr.status, tr.status_manual, tr.scheduled_departure, tr.actual_departure,
 	tr.arrived_at, tr.offloaded_at, tr.closed_at, tr.cancel_reason, tr.tracking_url, tr.loconav_state,
-	tr.loconav_error, tr.loconav_attempts, tr.created_by, tr.created_at`
+	tr.loconav_error, tr.loconav_attempts, tr.created_by, tr.created_at,
+	tr.milestone, tr.at_pickup_at, tr.returned_at, tr.planned_arrival, tr.eta, tr.delayed_since, tr.delay_reason, tr.loconav_status`
 
 const tripFrom = `trips tr JOIN trucks t ON t.id = tr.truck_id
 	JOIN locations p ON p.id = tr.pickup_id JOIN locations d ON d.id = tr.delivery_id
@@ -259,7 +272,8 @@ func scanTrip(row pgx.Row) (Trip, error) {
 		&t.Pickup, &t.PickupName, &t.Delivery, &t.DeliveryName, &t.Client, &t.DriverName, &t.DriverPhone,
 		&t.ContainerNo, &t.CargoType, &t.Status, &t.StatusManual, &t.ScheduledDeparture, &t.ActualDeparture,
 		&t.ArrivedAt, &t.OffloadedAt, &t.ClosedAt, &t.CancelReason, &t.TrackingURL, &t.LocoNavState,
-		&t.LocoNavError, &t.LocoNavAttempts, &t.CreatedBy, &t.CreatedAt)
+		&t.LocoNavError, &t.LocoNavAttempts, &t.CreatedBy, &t.CreatedAt,
+		&t.Milestone, &t.AtPickupAt, &t.ReturnedAt, &t.PlannedArrival, &t.ETA, &t.DelayedSince, &t.DelayReason, &t.LocoNavStatus)
 	return t, err
 }
 
@@ -341,7 +355,8 @@ func (db *DB) Trips(ctx context.Context, f TripFilter) ([]Trip, int, error) {
 			&t.Pickup, &t.PickupName, &t.Delivery, &t.DeliveryName, &t.Client, &t.DriverName, &t.DriverPhone,
 			&t.ContainerNo, &t.CargoType, &t.Status, &t.StatusManual, &t.ScheduledDeparture, &t.ActualDeparture,
 			&t.ArrivedAt, &t.OffloadedAt, &t.ClosedAt, &t.CancelReason, &t.TrackingURL, &t.LocoNavState,
-			&t.LocoNavError, &t.LocoNavAttempts, &t.CreatedBy, &t.CreatedAt, &total)
+			&t.LocoNavError, &t.LocoNavAttempts, &t.CreatedBy, &t.CreatedAt,
+			&t.Milestone, &t.AtPickupAt, &t.ReturnedAt, &t.PlannedArrival, &t.ETA, &t.DelayedSince, &t.DelayReason, &t.LocoNavStatus, &total)
 		return t, err
 	})
 	if err != nil {

@@ -108,6 +108,9 @@ type Truth struct {
 	Silent     []string   // trucks with a gap of more than OfflineAfter
 	Gaps       []Gap      // those gaps
 	NearMisses []NearMiss // pass-throughs and the jitter parking
+	// Trips are the legs booked as trips, with their true milestones
+	// under the default follow rules.
+	Trips []Trip
 	// Nudged counts fixes whose noise was redrawn because they fell within
 	// borderM of a fence line, where the service's 64-gon and this package's
 	// exact circle could disagree.
@@ -140,6 +143,10 @@ func New(cfg Config) (*Sim, error) {
 	}
 
 	s := &Sim{cfg: cfg}
+	kinds := map[string]string{}
+	for _, l := range cfg.Places {
+		kinds[l.Code] = l.Kind
+	}
 	for i, t := range cfg.Trucks {
 		tr := newTruck(w, t)
 		if i == silent {
@@ -150,7 +157,10 @@ func New(cfg Config) (*Sim, error) {
 		fixes := tr.run()
 		s.truth.Nudged += tr.nudged
 		s.truth.NearMisses = append(s.truth.NearMisses, tr.nearMisses...)
-		s.truth.Visits = append(s.truth.Visits, visits(fixes, w.fences, cfg.Dwell)...)
+		vs := visits(fixes, w.fences, cfg.Dwell)
+		slices.SortFunc(vs, func(a, b Visit) int { return cmp.Or(a.Entered.Compare(b.Entered), cmp.Compare(a.LocationCode, b.LocationCode)) })
+		s.truth.Visits = append(s.truth.Visits, vs...)
+		s.truth.Trips = append(s.truth.Trips, bookTrips(t.Number, vs, kinds, store.DefaultFollowRules(), cfg.Start.Add(cfg.Duration))...)
 		s.truth.Episodes = append(s.truth.Episodes, episodes(fixes)...)
 		gaps := gaps(fixes)
 		s.truth.Gaps = append(s.truth.Gaps, gaps...)
@@ -183,7 +193,7 @@ func (s *Sim) Fixes() []Fix { return slices.Clone(s.fixes) }
 func (s *Sim) Truth() Truth {
 	t := s.truth
 	t.Visits, t.Episodes, t.Silent = slices.Clone(t.Visits), slices.Clone(t.Episodes), slices.Clone(t.Silent)
-	t.Gaps, t.NearMisses = slices.Clone(t.Gaps), slices.Clone(t.NearMisses)
+	t.Gaps, t.NearMisses, t.Trips = slices.Clone(t.Gaps), slices.Clone(t.NearMisses), slices.Clone(t.Trips)
 	return t
 }
 
