@@ -508,18 +508,21 @@ func estimateArrival(ctx context.Context, tx pgx.Tx, t *followedTrip, departed, 
 	var at *time.Time
 	var speed *float64
 	err := tx.QueryRow(ctx, `WITH last AS (
-			SELECT position, fix_time FROM vehicle_positions p JOIN trucks t ON t.id = p.truck_id
+			SELECT p.position, p.fix_time FROM vehicle_positions p JOIN trucks t ON t.id = p.truck_id
 			WHERE t.number = $1 AND p.fix_time >= $2 AND p.fix_time <= $3 ORDER BY p.fix_time DESC LIMIT 1)
 		SELECT ST_Y(last.position::geometry), ST_X(last.position::geometry), last.fix_time,
-			(SELECT avg(speed_kmh) FROM vehicle_positions p JOIN trucks t ON t.id = p.truck_id
-			 WHERE t.number = $1 AND p.fix_time > last.fix_time - $4::interval AND p.fix_time <= last.fix_time
+			(SELECT avg(p.speed_kmh) FROM vehicle_positions p JOIN trucks t ON t.id = p.truck_id
+			 WHERE t.number = $1 AND p.fix_time > last.fix_time - make_interval(secs => $4) AND p.fix_time <= last.fix_time
 			   AND p.speed_kmh > $5)
-		FROM last`, t.TruckNumber, departed, now, etaSpeedWindow.String(), minMovingKmh).Scan(&lat, &lon, &at, &speed)
-	if err == pgx.ErrNoRows || lat == nil {
+		FROM last`, t.TruckNumber, departed, now, etaSpeedWindow.Seconds(), minMovingKmh).Scan(&lat, &lon, &at, &speed)
+	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	if lat == nil {
+		return nil, nil
 	}
 	kmh := 35.0
 	if speed != nil {
@@ -591,4 +594,25 @@ func (db *DB) CalibrateDetour(ctx context.Context) (float64, error) {
 	}
 	slices.Sort(ratios)
 	return math.Min(detourMax, math.Max(detourMin, ratios[len(ratios)/2])), nil
+}
+
+// TripEventsOf returns a trip's events, oldest first.
+func (db *DB) TripEventsOf(ctx context.Context, vpcID string) ([]TripEvent, error) {
+	rows, err := db.conn.Query(ctx, `SELECT e.id, e.trip_id, tr.vpc_id, t.number, e.kind, e.seq, e.at, e.details
+		FROM trip_events e JOIN trips tr ON tr.id = e.trip_id JOIN trucks t ON t.id = tr.truck_id
+		WHERE tr.vpc_id = $1 ORDER BY e.at, e.id`, vpcID)
+	if err != nil {
+		return nil, fmt.Errorf("store: trip events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanTripEvent)
+	if err != nil {
+		return nil, fmt.Errorf("store: trip events: %w", err)
+	}
+	return out, nil
+}
+
+func scanTripEvent(r pgx.CollectableRow) (TripEvent, error) {
+	var e TripEvent
+	err := r.Scan(&e.ID, &e.TripID, &e.TripVPCID, &e.TruckNumber, &e.Kind, &e.Seq, &e.At, &e.Details)
+	return e, err
 }

@@ -1,0 +1,236 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/ingest/sim"
+	"github.com/watchtower-fleet/watchtower/store"
+	"github.com/watchtower-fleet/watchtower/store/storetest"
+)
+
+// followDay runs a simulated day's fixes through the fold in batches, in
+// the order given, following the trips every simulated quarter hour as the
+// job would, and returns the trips and their events.
+func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[string]store.Trip, map[string][]string) {
+	t.Helper()
+	ctx := context.Background()
+	_, db := storetest.NewMigrated(t)
+	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportFleet(ctx, "test", fleet); err != nil {
+		t.Fatal(err)
+	}
+	truth := s.Truth()
+	ids := map[string]sim.Trip{}
+	for _, tr := range truth.Trips {
+		got, err := db.CreateTrip(ctx, store.Trip{TruckNumber: tr.TruckNumber, Pickup: tr.Pickup, Delivery: tr.Delivery,
+			ScheduledDeparture: tr.ScheduledDeparture, CreatedBy: "simulator"})
+		if err != nil {
+			t.Fatalf("book %s %s→%s: %v", tr.TruckNumber, tr.Pickup, tr.Delivery, err)
+		}
+		ids[got.VPCID] = tr
+	}
+	rules := store.DefaultFollowRules()
+	next := fixes[0].At.Add(15 * time.Minute)
+	for i := 0; i < len(fixes); i += 500 {
+		batch := fixes[i:min(i+500, len(fixes))]
+		var in []store.FixInput
+		for _, f := range batch {
+			sp, ign := f.SpeedKmh, f.Ignition
+			in = append(in, store.FixInput{TruckNumber: f.TruckNumber, VehicleNumber: f.VehicleNumber, Source: "sim", ReceivedAt: f.At,
+				Fix: store.Fix{Point: f.Point, At: f.At, SpeedKmh: &sp, Ignition: &ign}})
+		}
+		if _, err := db.RecordFixes(ctx, in, store.DefaultRules()); err != nil {
+			t.Fatal(err)
+		}
+		if at := batch[len(batch)-1].At; at.After(next) {
+			if _, err := db.FollowTrips(ctx, nil, at, rules); err != nil {
+				t.Fatal(err)
+			}
+			next = at.Add(15 * time.Minute)
+		}
+	}
+	if _, err := db.FollowTrips(ctx, nil, end, rules); err != nil {
+		t.Fatal(err)
+	}
+	trips, _, err := db.Trips(ctx, store.TripFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]store.Trip{}
+	for _, tr := range trips {
+		out[tr.VPCID] = tr
+	}
+	events := map[string][]string{}
+	for id := range out {
+		evs, err := db.TripEventsOf(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			events[id] = append(events[id], fmt.Sprintf("%s#%d@%s", e.Kind, e.Seq, e.At.UTC().Format("15:04:05")))
+		}
+	}
+	return out, events
+}
+
+// A simulated day whose trips are known: every milestone within one fix
+// interval of the truth, every late departure found as a delay that
+// started and cleared at the right times, and no event for a place a
+// truck only drove through. Shuffled and duplicated delivery gives the
+// same milestones and events.
+func TestTripsFollowSimulatedDay(t *testing.T) {
+	t.Parallel()
+	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trucks []store.Truck
+	for _, r := range fleet.Trucks {
+		if r.Value.Status == "" || r.Value.Status == store.TruckActive {
+			trucks = append(trucks, r.Value)
+		}
+		if len(trucks) == 16 {
+			break
+		}
+	}
+	var places []store.Location
+	for _, r := range fleet.Locations {
+		places = append(places, r.Value)
+	}
+	const interval = 30 * time.Second
+	start := time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
+	end := start.Add(30 * time.Hour)
+	s, err := sim.New(sim.Config{Seed: 21, Start: start, Duration: 30 * time.Hour, FixInterval: interval, Trucks: trucks, Places: places})
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := s.Truth()
+	late := 0
+	for _, tr := range truth.Trips {
+		if tr.Late {
+			late++
+		}
+	}
+	if len(truth.Trips) < 10 || late == 0 {
+		t.Fatalf("the day books %d trips, %d late: too few to check", len(truth.Trips), late)
+	}
+
+	inOrder, inOrderEvents := followDay(t, s, s.Fixes(), end)
+
+	near := func(what string, got *time.Time, want time.Time) string {
+		switch {
+		case want.IsZero() && got == nil:
+			return ""
+		case want.IsZero():
+			return fmt.Sprintf("%s %s, want none", what, got.UTC().Format(time.TimeOnly))
+		case got == nil:
+			return fmt.Sprintf("%s none, want %s", what, want.UTC().Format(time.TimeOnly))
+		case got.Sub(want) > interval || want.Sub(*got) > interval:
+			return fmt.Sprintf("%s %s, want %s", what, got.UTC().Format(time.TimeOnly), want.UTC().Format(time.TimeOnly))
+		}
+		return ""
+	}
+	byKey := map[string]store.Trip{}
+	for _, tr := range inOrder {
+		byKey[tr.TruckNumber+tr.ScheduledDeparture.UTC().Format(time.RFC3339)] = tr
+	}
+	delays := 0
+	for _, want := range truth.Trips {
+		got, ok := byKey[want.TruckNumber+want.ScheduledDeparture.UTC().Format(time.RFC3339)]
+		if !ok {
+			t.Errorf("trip %s at %s not stored", want.TruckNumber, want.ScheduledDeparture)
+			continue
+		}
+		var probs []string
+		for _, p := range []string{
+			near("at pickup", got.AtPickupAt, want.AtPickup), near("departed", got.ActualDeparture, want.Departed),
+			near("at delivery", got.ArrivedAt, want.AtDelivery), near("delivered", got.OffloadedAt, want.Delivered),
+			near("returned", got.ReturnedAt, want.Returned),
+		} {
+			if p != "" {
+				probs = append(probs, p)
+			}
+		}
+		evs := strings.Join(inOrderEvents[got.VPCID], " ")
+		if want.Late {
+			delays++
+			if !strings.Contains(evs, "delay_started#1@"+want.DelayStarted.UTC().Format("15:04:05")) || !strings.Contains(evs, "delay_cleared#1@") {
+				probs = append(probs, "late departure not found as a delay: "+evs)
+			}
+		} else if strings.Contains(evs, "delay_started#1") {
+			probs = append(probs, "a delay on a trip that left in time: "+evs)
+		}
+		for _, e := range inOrderEvents[got.VPCID] {
+			if !slices.Contains([]string{"at_pickup", "departed_pickup", "at_delivery", "delivered", "departed_delivery", "returned",
+				"delay_started", "delay_cleared", "exception_idle", "exception_offline"}, strings.Split(e, "#")[0]) {
+				probs = append(probs, "unexpected event "+e)
+			}
+		}
+		if len(probs) > 0 {
+			t.Errorf("%s %s→%s: %s", got.VPCID, want.Pickup, want.Delivery, strings.Join(probs, "; "))
+		}
+	}
+	if delays != late {
+		t.Errorf("%d late trips checked, %d in the truth", delays, late)
+	}
+
+	// Shuffled within ten minutes, 3% twice: the same milestones and
+	// events.
+	rng := rand.New(rand.NewPCG(5, 6))
+	type arrival struct {
+		at time.Time
+		f  sim.Fix
+	}
+	var arr []arrival
+	for _, f := range s.Fixes() {
+		arr = append(arr, arrival{f.At.Add(time.Duration(rng.Int64N(int64(10 * time.Minute)))), f})
+		if rng.Float64() < 0.03 {
+			arr = append(arr, arrival{f.At.Add(time.Duration(rng.Int64N(int64(10 * time.Minute)))), f})
+		}
+	}
+	slices.SortStableFunc(arr, func(a, b arrival) int { return a.at.Compare(b.at) })
+	shuffled := make([]sim.Fix, len(arr))
+	for i, a := range arr {
+		shuffled[i] = a.f
+	}
+	again, againEvents := followDay(t, s, shuffled, end)
+	for id, a := range inOrder {
+		b := again[id]
+		if fmt.Sprint(a.AtPickupAt, a.ActualDeparture, a.ArrivedAt, a.OffloadedAt, a.ReturnedAt, a.Status, a.Milestone) !=
+			fmt.Sprint(b.AtPickupAt, b.ActualDeparture, b.ArrivedAt, b.OffloadedAt, b.ReturnedAt, b.Status, b.Milestone) {
+			t.Errorf("%s: in order %v %v %v %v %v %s %s; shuffled %v %v %v %v %v %s %s", id,
+				a.AtPickupAt, a.ActualDeparture, a.ArrivedAt, a.OffloadedAt, a.ReturnedAt, a.Status, a.Milestone,
+				b.AtPickupAt, b.ActualDeparture, b.ArrivedAt, b.OffloadedAt, b.ReturnedAt, b.Status, b.Milestone)
+		}
+		x, y := milestoneEvents(inOrderEvents[id]), milestoneEvents(againEvents[id])
+		if !slices.Equal(x, y) {
+			t.Errorf("%s events: in order %v, shuffled %v", id, x, y)
+		}
+	}
+	t.Logf("%d trips (%d late) followed through %d fixes", len(truth.Trips), late, len(s.Fixes()))
+}
+
+// milestoneEvents are the events fixed by the fixes alone (an ETA delay
+// depends on when it was noticed).
+func milestoneEvents(evs []string) []string {
+	var out []string
+	for _, e := range evs {
+		if !strings.HasPrefix(e, "delay_started#") || strings.HasPrefix(e, "delay_started#1@") {
+			if !strings.HasPrefix(e, "delay_cleared#") || strings.HasPrefix(e, "delay_cleared#1@") {
+				out = append(out, e)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
