@@ -158,7 +158,9 @@ func New(cfg Config) (*Sim, error) {
 		s.truth.Nudged += tr.nudged
 		s.truth.NearMisses = append(s.truth.NearMisses, tr.nearMisses...)
 		vs := visits(fixes, w.fences, cfg.Dwell)
-		slices.SortFunc(vs, func(a, b Visit) int { return cmp.Or(a.Entered.Compare(b.Entered), cmp.Compare(a.LocationCode, b.LocationCode)) })
+		slices.SortFunc(vs, func(a, b Visit) int {
+			return cmp.Or(a.Entered.Compare(b.Entered), cmp.Compare(a.LocationCode, b.LocationCode))
+		})
 		s.truth.Visits = append(s.truth.Visits, vs...)
 		s.truth.Trips = append(s.truth.Trips, bookTrips(t.Number, vs, kinds, store.DefaultFollowRules(), cfg.Start.Add(cfg.Duration))...)
 		s.truth.Episodes = append(s.truth.Episodes, episodes(fixes)...)
