@@ -296,6 +296,7 @@ type app struct {
 	pipeline *ingest.Pipeline
 	poller   *ingest.Poller // nil without LOCONAV_API_TOKEN
 	tools    *tools.Registry
+	follow   store.FollowRules
 }
 
 // newApp connects to Postgres and Redis and builds the components. The
@@ -335,6 +336,14 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	a.notifier = ingest.NewNotifier(a.rdb, ingest.StreamNotifications, db, logger)
 	rules := store.Rules{Dwell: cfg.Dwell, OverspeedKmh: cfg.OverspeedKmh, IdleAfter: cfg.IdleAfter}
 	a.pipeline = ingest.NewPipeline(db, a.parser, rules, a.notifier, logger, a.reg)
+	a.follow = store.DefaultFollowRules()
+	if cfg.TripDelayAfter > 0 {
+		a.follow.DelayAfter = cfg.TripDelayAfter
+	}
+	a.pipeline.Follow = func(ctx context.Context, trucks []string) error {
+		_, err := db.FollowTrips(ctx, trucks, time.Now(), a.follow)
+		return err
+	}
 	deps := tools.Deps{DB: db, Actions: tools.NewActions(a.rdb, "watchtower:"), Zone: cfg.ReportTimezone,
 		OfflineAfter: cfg.OfflineAfter, DelayGrace: cfg.TripDelayAfter, Logger: logger}
 	if cfg.LocoNavAPIToken != "" {
@@ -377,6 +386,15 @@ func (a *app) jobs() []ingest.Job {
 			return err
 		}},
 		{Name: "alert-outbox", Every: 30 * time.Second, Run: a.notifier.Sweep},
+		// Time moves trips too: a departure that does not come, an offload
+		// dwell that passes, an ETA that slips while a tracker is silent.
+		{Name: "follow-trips", Every: time.Minute, Run: func(ctx context.Context) error {
+			evs, err := a.db.FollowTrips(ctx, nil, time.Now(), a.follow)
+			if len(evs) > 0 {
+				a.logger.Info("trips moved", "events", len(evs))
+			}
+			return err
+		}},
 		{Name: "expire-actions", Every: time.Minute, Run: func(ctx context.Context) error {
 			n, err := a.tools.ExpireActions(ctx)
 			if n > 0 {
@@ -403,10 +421,11 @@ func (a *app) jobs() []ingest.Job {
 func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool, simulate string, console *consoleOnRun) error {
 	logger.Info("watchtower starting", "version", buildVersion())
 	var feed []sim.Fix
+	var simTrips []sim.Trip
 	var places []store.Location
 	if simulate != "" {
 		var err error
-		if feed, places, err = simulatedDay(simulate); err != nil {
+		if feed, simTrips, places, err = simulatedDay(simulate); err != nil {
 			return badInput(err)
 		}
 		if cfg.LocoNavWebhookToken == "" {
@@ -421,6 +440,9 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		return err
 	}
 	defer a.close()
+	if simTrips != nil {
+		bookSimulatedTrips(ctx, a.db, simTrips, logger)
+	}
 
 	checks := []ingest.Check{
 		{Name: "postgres", Func: a.db.Ping},
@@ -523,10 +545,10 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 // simulatedDay simulates the fleet of a seed directory from six hours ago
 // to a day from now, so that the demo has history and a fleet that keeps
 // moving.
-func simulatedDay(dir string) ([]sim.Fix, []store.Location, error) {
+func simulatedDay(dir string) ([]sim.Fix, []sim.Trip, []store.Location, error) {
 	fleet, err := ingest.ReadFleetDir(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	trucks := make([]store.Truck, 0, len(fleet.Trucks))
 	for _, r := range fleet.Trucks {
@@ -541,9 +563,29 @@ func simulatedDay(dir string) ([]sim.Fix, []store.Location, error) {
 	s, err := sim.New(sim.Config{Seed: uint64(time.Now().YearDay()), Start: time.Now().Add(-6 * time.Hour).Truncate(time.Second),
 		Duration: 30 * time.Hour, FixInterval: 30 * time.Second, Trucks: trucks, Places: places})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return s.Fixes(), places, nil
+	return s.Fixes(), s.Truth().Trips, places, nil
+}
+
+// bookSimulatedTrips books the simulator's legs as trips through the store
+// path create_trip uses, so the demo has trips in every state. A trip a
+// previous demo run booked is refused as overlapping, and left alone.
+func bookSimulatedTrips(ctx context.Context, db *store.DB, trips []sim.Trip, logger *slog.Logger) {
+	booked, skipped := 0, 0
+	for _, t := range trips {
+		_, err := db.CreateTrip(ctx, store.Trip{TruckNumber: t.TruckNumber, Pickup: t.Pickup, Delivery: t.Delivery,
+			ScheduledDeparture: t.ScheduledDeparture, CreatedBy: "simulator"})
+		switch {
+		case err == nil:
+			booked++
+		case errors.Is(err, store.ErrConflict):
+			skipped++
+		default:
+			logger.Warn("simulated trip not booked", "truck", t.TruckNumber, "err", err)
+		}
+	}
+	logger.Info("simulated trips booked", "booked", booked, "already_booked", skipped)
 }
 
 func randomToken() string {

@@ -162,6 +162,7 @@ func (s *Slack) Run(ctx context.Context) error {
 	var side sync.WaitGroup
 	if s.cfg.AlertChannel != "" {
 		side.Go(func() { s.postAlerts(ctx) })
+		side.Go(func() { s.postTripEvents(ctx) })
 	}
 	runDone := make(chan struct{})
 	go func() {

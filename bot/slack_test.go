@@ -582,3 +582,65 @@ func TestSlackShareLiveLink(t *testing.T) {
 		t.Errorf("shared: %v %s", ok, p.Blocks())
 	}
 }
+
+// A trip's events reach the alert channel once across two replicas, each
+// threaded under the trip's one message.
+func TestSlackTripEventsThreaded(t *testing.T) {
+	f := newPooledFixture(t)
+	ctx := context.Background()
+	now := func() time.Time { return time.Unix(0, f.clock.Load()) }
+	sched := time.Date(2026, 12, 4, 9, 0, 0, 0, lagos)
+	trip, err := f.db.CreateTrip(ctx, store.Trip{TruckNumber: "T11985LA", Pickup: "ESSLIBRA", Delivery: "DANGOTE_IBESE",
+		ScheduledDeparture: sched, CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := slackfake.NewServer(t)
+	tune := func(c *bot.SlackConfig) { c.AlertChannel = alertsChan }
+	startSlack(t, f, fake, tune)
+	startSlack(t, f, fake, tune)
+
+	// T11985LA has been at ESS Libra since 08:45: at pickup.
+	if _, err := f.db.FollowTrips(ctx, nil, now(), store.DefaultFollowRules()); err != nil {
+		t.Fatal(err)
+	}
+	root, ok := fake.WaitCall(wait, 1, method("chat.postMessage", func(c slackfake.Call) bool { return c.Params.Get("thread_ts") == "" }))
+	if !ok || !strings.Contains(root.Params.Get("text"), trip.VPCID) {
+		t.Fatalf("no trip message: %v %s", ok, root.Body)
+	}
+	if _, ok := fake.WaitCall(wait, 1, method("chat.postMessage", func(c slackfake.Call) bool {
+		return c.Params.Get("thread_ts") == root.TS && strings.Contains(c.Params.Get("text"), "Arrived at pickup ESSLIBRA")
+	})); !ok {
+		t.Fatal("no arrival in the trip's thread")
+	}
+
+	// Still there 2h10m after its departure time: delayed, in the same thread.
+	f.advance(2*time.Hour + 10*time.Minute)
+	if _, err := f.db.FollowTrips(ctx, nil, now(), store.DefaultFollowRules()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fake.WaitCall(wait, 1, method("chat.postMessage", func(c slackfake.Call) bool {
+		return c.Params.Get("thread_ts") == root.TS && strings.Contains(c.Params.Get("text"), "Delayed · 11:00")
+	})); !ok {
+		t.Fatalf("no delay in the thread: %v", fake.Calls("chat.postMessage"))
+	}
+	time.Sleep(3 * time.Second) // two more polls of each replica
+	roots, replies := 0, 0
+	for _, c := range fake.Calls("chat.postMessage") {
+		if c.Params.Get("thread_ts") == "" {
+			roots++
+		} else {
+			replies++
+		}
+	}
+	if roots != 1 || replies != 2 {
+		t.Errorf("%d trip messages and %d thread replies, want 1 and 2", roots, replies)
+	}
+	got, err := f.db.TripByRef(ctx, trip.VPCID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.TripDelayed || got.Milestone != store.MilestoneAtPickup {
+		t.Errorf("trip %s at %s, want delayed at pickup", got.Status, got.Milestone)
+	}
+}

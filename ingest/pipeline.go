@@ -35,6 +35,10 @@ type Pipeline struct {
 	Rules    store.Rules
 	Notifier *Notifier
 	Logger   *slog.Logger
+	// Follow, when set, brings the trips of the trucks a batch moved up to
+	// date (store.FollowTrips). Its failure does not fail the batch: the
+	// fixes are stored, and the follow-trips job catches up.
+	Follow func(ctx context.Context, trucks []string) error
 
 	unparsable prometheus.Counter
 	fixes      *prometheus.CounterVec
@@ -135,6 +139,19 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 	p.fixes.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	p.fixes.WithLabelValues("rejected").Add(float64(res.Rejected + noFix))
 	p.Notifier.Publish(ctx, res.Alerts)
+	if p.Follow != nil && res.Stored > 0 {
+		seen := map[string]bool{}
+		var trucks []string
+		for _, f := range fixes {
+			if n := store.NormalizeTruckNumber(f.TruckNumber); !seen[n] {
+				seen[n] = true
+				trucks = append(trucks, n)
+			}
+		}
+		if err := p.Follow(ctx, trucks); err != nil {
+			p.Logger.Warn("trips not followed; the follow-trips job will", "trucks", len(trucks), "err", err)
+		}
+	}
 	return nil
 }
 

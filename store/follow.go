@@ -616,3 +616,72 @@ func scanTripEvent(r pgx.CollectableRow) (TripEvent, error) {
 	err := r.Scan(&e.ID, &e.TripID, &e.TripVPCID, &e.TruckNumber, &e.Kind, &e.Seq, &e.At, &e.Details)
 	return e, err
 }
+
+// TripNotice is a trip event with what its message needs.
+type TripNotice struct {
+	TripEvent
+	Pickup, Delivery   string
+	ScheduledDeparture time.Time
+	TrackingURL        string
+	// Channel and RootTS are the trip's message in the channel ("" until
+	// its first event is posted).
+	Channel, RootTS string
+}
+
+// PostTripEvents hands the events not yet posted to post, oldest first,
+// each once across replicas: the event's row and its trip's are locked
+// while post runs, and the event is marked posted only when post succeeds
+// (a failure leaves it for the next round). post returns the trip's
+// message, which later events thread under. Events whose time is more than
+// maxAge ago are history (a backfill), marked without posting.
+func (db *DB) PostTripEvents(ctx context.Context, limit int, maxAge time.Duration, now time.Time,
+	post func(ctx context.Context, n TripNotice) (channel, rootTS string, err error)) (int, error) {
+	posted := 0
+	for posted < limit {
+		done := false
+		err := db.inTx(ctx, func(tx pgx.Tx) error {
+			var n TripNotice
+			err := tx.QueryRow(ctx, `SELECT e.id, e.trip_id, tr.vpc_id, t.number, e.kind, e.seq, e.at, e.details,
+					p.code, d.code, tr.scheduled_departure, tr.tracking_url, tr.slack_channel, tr.slack_ts
+				FROM trip_events e JOIN trips tr ON tr.id = e.trip_id JOIN trucks t ON t.id = tr.truck_id
+				JOIN locations p ON p.id = tr.pickup_id JOIN locations d ON d.id = tr.delivery_id
+				WHERE e.posted_at IS NULL ORDER BY e.id LIMIT 1 FOR UPDATE OF e SKIP LOCKED`).Scan(
+				&n.ID, &n.TripID, &n.TripVPCID, &n.TruckNumber, &n.Kind, &n.Seq, &n.At, &n.Details,
+				&n.Pickup, &n.Delivery, &n.ScheduledDeparture, &n.TrackingURL, &n.Channel, &n.RootTS)
+			if err == pgx.ErrNoRows {
+				done = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			// The trip's lock makes its message once, whichever replica
+			// posts its first event; its current message is read again under it.
+			if err := tx.QueryRow(ctx, `SELECT slack_channel, slack_ts FROM trips WHERE id = $1 FOR UPDATE`, n.TripID).
+				Scan(&n.Channel, &n.RootTS); err != nil {
+				return err
+			}
+			if now.Sub(n.At) <= maxAge {
+				ch, ts, err := post(ctx, n)
+				if err != nil {
+					return err
+				}
+				if ch != n.Channel || ts != n.RootTS {
+					if _, err := tx.Exec(ctx, `UPDATE trips SET slack_channel = $2, slack_ts = $3 WHERE id = $1`, n.TripID, ch, ts); err != nil {
+						return err
+					}
+				}
+				posted++
+			}
+			_, err = tx.Exec(ctx, `UPDATE trip_events SET posted_at = now() WHERE id = $1`, n.ID)
+			return err
+		})
+		if err != nil {
+			return posted, fmt.Errorf("store: post trip events: %w", err)
+		}
+		if done {
+			return posted, nil
+		}
+	}
+	return posted, nil
+}

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"time"
 
 	"github.com/watchtower-fleet/watchtower/store"
 )
@@ -24,4 +25,15 @@ func (r *Registry) MarkAlertsNotified(ctx context.Context, ids []int64) error {
 // acknowledge.
 func (r *Registry) AcknowledgeAlerts(ctx context.Context, c Caller, ids []int64) (store.Acknowledgement, error) {
 	return r.deps.DB.AcknowledgeAlerts(ctx, ids, c.ID, c.Name, c.CorrelationID)
+}
+
+// TripNotice is a trip's event for the alert channel.
+type TripNotice = store.TripNotice
+
+// PostTripEvents hands the trips' new events to post, each once across
+// replicas (see store.PostTripEvents); events over an hour old are a
+// backfill, not news, and are not posted.
+func (r *Registry) PostTripEvents(ctx context.Context, limit int,
+	post func(ctx context.Context, n TripNotice) (channel, rootTS string, err error)) (int, error) {
+	return r.deps.DB.PostTripEvents(ctx, limit, time.Hour, r.Now(), post)
 }
