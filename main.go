@@ -412,7 +412,11 @@ func (a *app) jobs() []ingest.Job {
 			if n > 0 {
 				a.logger.Info("trips given to loconav", "count", n)
 			}
-			return err
+			ended, changed, serr := a.tools.SyncTripsWithLocoNav(ctx)
+			if ended+changed > 0 {
+				a.logger.Info("trips in step with loconav", "ended", ended, "changed_there", changed)
+			}
+			return errors.Join(err, serr)
 		}})
 	}
 	return jobs

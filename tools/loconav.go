@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,6 +15,8 @@ type LocoNav interface {
 	CreateTrip(ctx context.Context, req loconav.TripRequest) (loconav.TripRef, error)
 	TrackURL(ctx context.Context, tripID int64) (string, error)
 	DeleteTrip(ctx context.Context, tripID int64) error
+	EndTrip(ctx context.Context, tripID int64) error
+	Trips(ctx context.Context, q loconav.TripQuery) ([]loconav.TripState, error)
 	LastKnown(ctx context.Context, uuids []string) ([]loconav.LastKnownFix, error)
 }
 
@@ -154,4 +157,62 @@ func (r *Registry) refreshPosition(ctx context.Context, truck *store.Truck) bool
 		}
 	}
 	return false
+}
+
+// SyncTripsWithLocoNav keeps LocoNav in step with the trips that follow
+// themselves here: a closed trip is ended there (END_TRIP), and LocoNav's
+// own view (delayed, unsuccessful, completed, set there by its people or
+// rules) is read back with GET /trips. Failures are retried next run.
+func (r *Registry) SyncTripsWithLocoNav(ctx context.Context) (ended, changed int, err error) {
+	if r.deps.LocoNav == nil {
+		return 0, 0, nil
+	}
+	toEnd, err := r.deps.DB.TripsToEndInLocoNav(ctx, 50)
+	if err != nil {
+		return 0, 0, err
+	}
+	var errs []error
+	for _, t := range toEnd {
+		callCtx, cancel := context.WithTimeout(ctx, loconavCallTimeout)
+		err := r.deps.LocoNav.EndTrip(callCtx, t.LocoNavTripID)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("end %s: %w", t.VPCID, err))
+			continue
+		}
+		if _, err := r.deps.DB.SetTripLocoNavStatus(ctx, t.ID, loconav.TripCompleted, r.deps.Now()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ended++
+	}
+	ours, err := r.deps.DB.TripsInLocoNav(ctx, 500)
+	if err != nil || len(ours) == 0 {
+		return ended, 0, errors.Join(append(errs, err)...)
+	}
+	byID := map[int64]store.LocoNavTrip{}
+	for _, t := range ours {
+		byID[t.LocoNavTripID] = t
+	}
+	callCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	states, err := r.deps.LocoNav.Trips(callCtx, loconav.TripQuery{From: r.deps.Now().Add(-3 * 24 * time.Hour)})
+	cancel()
+	if err != nil {
+		return ended, 0, errors.Join(append(errs, fmt.Errorf("list trips: %w", err))...)
+	}
+	for _, st := range states {
+		t, ok := byID[st.ID]
+		if !ok || st.Status == "" || st.Status == t.LocoNavStatus {
+			continue
+		}
+		ch, err := r.deps.DB.SetTripLocoNavStatus(ctx, t.ID, st.Status, r.deps.Now())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ch {
+			changed++
+		}
+	}
+	return ended, changed, errors.Join(errs...)
 }

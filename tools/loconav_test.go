@@ -2,7 +2,9 @@ package tools_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,64 @@ func TestTruckLocationRefreshesStaleFix(t *testing.T) {
 	e.invoke(t, viewer, "truck_location", `{"truck":"T11985LA"}`)
 	if len(f.Calls()) != calls {
 		t.Errorf("a fresh fix called LocoNav: %v", f.Calls()[calls:])
+	}
+}
+
+// LocoNav in step: what LocoNav's people mark (delayed, unsuccessful) comes
+// back as the trip's events, once; a trip closed here is ended there, once,
+// and a failed END is retried by the next run.
+func TestSyncTripsWithLocoNav(t *testing.T) {
+	f := loconavtest.NewServer(t)
+	e := newEnv(t, withLocoNav(f))
+	ctx := t.Context()
+	p := e.invoke(t, dispatcher, "create_trip", newTripArgs).Pending
+	res := e.reg.Confirm(ctx, dispatcher, p.ID)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	id := data(t, res)["trip_id"].(string)
+	lt := f.Trips()[0]
+
+	f.SetTripStatus(lt.ID, "delayed")
+	for range 2 {
+		if _, _, err := e.reg.SyncTripsWithLocoNav(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := e.db.TripEventsOf(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Kind != "loconav_delayed" {
+		t.Fatalf("events %+v, want one loconav_delayed", evs)
+	}
+
+	// Completed here (by a person): ended there. The first END fails.
+	p = e.invoke(t, dispatcher, "update_trip_status", `{"trip":"`+id+`","status":"ongoing","reason":null}`).Pending
+	if r := e.reg.Confirm(ctx, dispatcher, p.ID); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	p = e.invoke(t, dispatcher, "update_trip_status", `{"trip":"`+id+`","status":"completed","reason":null}`).Pending
+	if r := e.reg.Confirm(ctx, dispatcher, p.ID); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	f.Fail(loconavtest.Fault{Method: http.MethodPut, Path: fmt.Sprintf("/trips/%d", lt.ID), N: 6, Status: http.StatusBadGateway})
+	if ended, _, err := e.reg.SyncTripsWithLocoNav(ctx); ended != 0 || err == nil {
+		t.Fatalf("ended %d with LocoNav failing (%v)", ended, err)
+	}
+	runs := 1
+	for ; runs < 10; runs++ {
+		if ended, _, _ := e.reg.SyncTripsWithLocoNav(ctx); ended == 1 {
+			break
+		}
+	}
+	if runs == 10 {
+		t.Fatal("never ended once LocoNav recovered")
+	}
+	if ended, _, _ := e.reg.SyncTripsWithLocoNav(ctx); ended != 0 {
+		t.Fatalf("ended again")
+	}
+	if got := f.Trips()[0]; got.Status != "completed" || !slices.Contains(got.Actions, "END_TRIP") {
+		t.Errorf("LocoNav trip %s, actions %v", got.Status, got.Actions)
 	}
 }
