@@ -341,7 +341,8 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 		a.follow.DelayAfter = cfg.TripDelayAfter
 	}
 	a.pipeline.Follow = func(ctx context.Context, trucks []string) error {
-		_, err := db.FollowTrips(ctx, trucks, time.Now(), a.follow)
+		evs, err := db.FollowTrips(ctx, trucks, time.Now(), a.follow)
+		a.notifier.PublishTripEvents(ctx, evs)
 		return err
 	}
 	deps := tools.Deps{DB: db, Actions: tools.NewActions(a.rdb, "watchtower:"), Zone: cfg.ReportTimezone,
@@ -390,6 +391,7 @@ func (a *app) jobs() []ingest.Job {
 		// dwell that passes, an ETA that slips while a tracker is silent.
 		{Name: "follow-trips", Every: time.Minute, Run: func(ctx context.Context) error {
 			evs, err := a.db.FollowTrips(ctx, nil, time.Now(), a.follow)
+			a.notifier.PublishTripEvents(ctx, evs)
 			if len(evs) > 0 {
 				a.logger.Info("trips moved", "events", len(evs))
 			}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/watchtower-fleet/watchtower/tools"
 )
 
 // AlertFeed follows the notifications stream from now on and sends each
@@ -88,6 +90,13 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 // when it began.
 func alertLine(v map[string]any, zone *time.Location) (string, string, time.Time) {
 	get := func(k string) string { s, _ := v[k].(string); return s }
+	if get("type") == "trip" {
+		started, _ := time.Parse(time.RFC3339, get("started_at"))
+		n := tools.TripNotice{TripEvent: tools.TripEvent{TripVPCID: get("trip"), TruckNumber: get("truck"), Kind: get("kind"), At: started,
+			Details: map[string]any{"place": get("location"), "reason": get("reason")}}}
+		line := fmt.Sprintf("🚚 %s trip %s: %s", get("truck"), get("trip"), stripEmoji(tripEventText(n, zone)))
+		return line, "trip|" + get("trip") + "|" + get("kind") + "|" + get("started_at"), started
+	}
 	kind := strings.ReplaceAll(get("kind"), "_", " ")
 	line := fmt.Sprintf("⚠ %s: %s", get("truck"), kind)
 	if loc := get("location"); loc != "" {
@@ -101,4 +110,15 @@ func alertLine(v map[string]any, zone *time.Location) (string, string, time.Time
 		line += " [critical]"
 	}
 	return line, get("truck") + "|" + get("kind"), started
+}
+
+// stripEmoji drops a leading Slack :emoji: code, which a terminal does not
+// draw.
+func stripEmoji(s string) string {
+	if strings.HasPrefix(s, ":") {
+		if i := strings.Index(s[1:], ":"); i >= 0 {
+			return strings.TrimSpace(s[i+2:])
+		}
+	}
+	return s
 }

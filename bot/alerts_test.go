@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -51,9 +52,14 @@ func TestAlertFeed(t *testing.T) {
 		}
 	}
 	old()
+	// A trip's event, as the fold publishes it.
+	if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: []any{"type", "trip", "trip", "04/Dec/2026-T11985LA-DA01",
+		"kind", "departed_pickup", "truck", "T11985LA", "location", "ESSLIBRA", "reason", "", "started_at", "2026-12-04T08:16:00Z"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
 	var got []string
 	timeout := time.After(5 * time.Second)
-	for len(got) < 2 {
+	for len(got) < 3 {
 		select {
 		case l := <-out:
 			got = append(got, l)
@@ -61,8 +67,9 @@ func TestAlertFeed(t *testing.T) {
 			t.Fatalf("got %q", got)
 		}
 	}
-	want := []string{"⚠ T11985LA: overspeed (09:14)", "⚠ T63530LA: geofence enter at ESSLIBRA (09:14)"}
-	if got[0] != want[0] || got[1] != want[1] {
+	want := []string{"⚠ T11985LA: overspeed (09:14)", "⚠ T63530LA: geofence enter at ESSLIBRA (09:14)",
+		"🚚 T11985LA trip 04/Dec/2026-T11985LA-DA01: Loaded and left pickup ESSLIBRA · 09:16"}
+	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	select {

@@ -229,6 +229,28 @@ func (n *Notifier) Publish(ctx context.Context, alerts []store.Alert) {
 	}
 }
 
+// PublishTripEvents adds a notification per trip event, for whoever
+// follows the stream as it happens (the console). The alert channel posts
+// trip events from their own outbox (store.PostTripEvents), once each, so a
+// lost notification here loses nothing there.
+func (n *Notifier) PublishTripEvents(ctx context.Context, evs []store.TripEvent) {
+	if n == nil || len(evs) == 0 {
+		return
+	}
+	pipe := n.rdb.Pipeline()
+	for _, e := range evs {
+		place, _ := e.Details["place"].(string)
+		reason, _ := e.Details["reason"].(string)
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: n.stream, MaxLen: 100_000, Approx: true, Values: []any{
+			"type", "trip", "trip", e.TripVPCID, "kind", e.Kind, "truck", e.TruckNumber, "location", place,
+			"reason", reason, "started_at", e.At.UTC().Format(time.RFC3339),
+		}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		n.logger.Warn("trip event notifications not published", "events", len(evs), "err", err)
+	}
+}
+
 // Sweep publishes alerts stored more than a grace period ago but not yet
 // published.
 func (n *Notifier) Sweep(ctx context.Context) error {

@@ -27,6 +27,9 @@ func (r *Registry) AcknowledgeAlerts(ctx context.Context, c Caller, ids []int64)
 	return r.deps.DB.AcknowledgeAlerts(ctx, ids, c.ID, c.Name, c.CorrelationID)
 }
 
+// TripEvent is an event of a trip that follows itself.
+type TripEvent = store.TripEvent
+
 // TripNotice is a trip's event for the alert channel.
 type TripNotice = store.TripNotice
 
