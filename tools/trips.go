@@ -32,11 +32,21 @@ func tripData(t store.Trip, zone *time.Location) map[string]any {
 	if t.CargoType != "" {
 		d["cargo_type"] = t.CargoType
 	}
-	if t.ActualDeparture != nil {
-		d["departed"] = rfc(*t.ActualDeparture, zone)
+	if t.Milestone != "" {
+		d["milestone"] = t.Milestone
 	}
-	if t.ArrivedAt != nil {
-		d["arrived"] = rfc(*t.ArrivedAt, zone)
+	for _, m := range timeline(t) {
+		d[m.key] = rfc(*m.at, zone)
+	}
+	if t.ETA != nil && t.ArrivedAt == nil {
+		d["eta"] = rfc(*t.ETA, zone)
+	}
+	if t.PlannedArrival != nil {
+		d["planned_arrival"] = rfc(*t.PlannedArrival, zone)
+	}
+	if t.DelayedSince != nil {
+		d["delayed_since"] = rfc(*t.DelayedSince, zone)
+		d["delay_reason"] = delayReasonText(t.DelayReason)
 	}
 	if t.ClosedAt != nil {
 		d["closed"] = rfc(*t.ClosedAt, zone)
@@ -81,11 +91,22 @@ func tripView(t store.Trip, now time.Time, zone *time.Location) View {
 	if t.ContainerNo != "" {
 		v.Fields = append(v.Fields, Field{"Container", t.ContainerNo})
 	}
-	if t.ActualDeparture != nil {
-		v.Fields = append(v.Fields, Field{"Departed", clockTime(*t.ActualDeparture, now, zone)})
+	if t.ETA != nil && t.ArrivedAt == nil {
+		eta := clockTime(*t.ETA, now, zone)
+		if t.PlannedArrival != nil {
+			eta += " (planned " + clockTime(*t.PlannedArrival, now, zone) + ")"
+		}
+		v.Fields = append(v.Fields, Field{"ETA", eta})
 	}
-	if t.ArrivedAt != nil {
-		v.Fields = append(v.Fields, Field{"Arrived", clockTime(*t.ArrivedAt, now, zone)})
+	if t.DelayedSince != nil {
+		v.Fields = append(v.Fields, Field{"Delayed", "since " + clockTime(*t.DelayedSince, now, zone) + ": " + delayReasonText(t.DelayReason)})
+	}
+	// The timeline: each milestone reached, at its fix time.
+	for _, m := range timeline(t) {
+		v.Rows = append(v.Rows, []string{m.label, clockTime(*m.at, now, zone)})
+	}
+	if len(v.Rows) > 0 {
+		v.Columns = []string{"Milestone", "Time"}
 	}
 	if n := loconavNote(t); n != "" {
 		v.Footer = "LocoNav: " + n
@@ -95,6 +116,40 @@ func tripView(t store.Trip, now time.Time, zone *time.Location) View {
 		v.Buttons = append(v.Buttons, Button{Label: "Share tracking link", Action: ActionShare, Value: t.VPCID})
 	}
 	return v
+}
+
+// milestone is one reached step of a trip's timeline.
+type milestone struct {
+	key, label string
+	at         *time.Time
+}
+
+// timeline lists the milestones a trip has reached, in order.
+func timeline(t store.Trip) []milestone {
+	all := []milestone{
+		{"at_pickup", "At pickup", t.AtPickupAt},
+		{"departed", "Loaded and left pickup", t.ActualDeparture},
+		{"at_delivery", "At delivery", t.ArrivedAt},
+		{"delivered", "Delivered", t.OffloadedAt},
+		{"returned", "Back at base", t.ReturnedAt},
+	}
+	var out []milestone
+	for _, m := range all {
+		if m.at != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func delayReasonText(r string) string {
+	switch r {
+	case "departure":
+		return "not left pickup in time"
+	case "eta":
+		return "arriving late"
+	}
+	return r
 }
 
 func placeLabel(name, code string) string {
