@@ -139,17 +139,12 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 	p.fixes.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	p.fixes.WithLabelValues("rejected").Add(float64(res.Rejected + noFix))
 	p.Notifier.Publish(ctx, res.Alerts)
-	if p.Follow != nil && res.Stored > 0 {
-		seen := map[string]bool{}
-		var trucks []string
-		for _, f := range fixes {
-			if n := store.NormalizeTruckNumber(f.TruckNumber); !seen[n] {
-				seen[n] = true
-				trucks = append(trucks, n)
-			}
-		}
-		if err := p.Follow(ctx, trucks); err != nil {
-			p.Logger.Warn("trips not followed; the follow-trips job will", "trucks", len(trucks), "err", err)
+	// Milestones move with visits: follow the trips of the trucks whose
+	// visits (or alerts) the batch changed. ETAs and delays that only need
+	// time to pass are the follow-trips job's.
+	if p.Follow != nil && len(res.Changed) > 0 {
+		if err := p.Follow(ctx, res.Changed); err != nil {
+			p.Logger.Warn("trips not followed; the follow-trips job will", "trucks", len(res.Changed), "err", err)
 		}
 	}
 	return nil

@@ -4,11 +4,26 @@
 # issue's target is >= 0.7). Portable awk: Debian's default awk is mawk.
 set -euo pipefail
 median() {
-	grep "BenchmarkWebhook/handler=$1" "$2" |
+	{ grep "BenchmarkWebhook/handler=$1" "$2" || true; } |
 		awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "fixes/s") print $i }' | sort -n |
 		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 ours=$(median watchtower "$1")
 bare=$(median bare-xadd "$1")
-[ -n "$ours" ] && [ -n "$bare" ] || { echo "no BenchmarkWebhook results in $1"; exit 0; }
-awk -v o="$ours" -v b="$bare" 'BEGIN { printf "webhook throughput (medians): watchtower %d fixes/s, bare XADD %d fixes/s, ratio %.2f\n", o, b, o / b }'
+if [ -n "$ours" ] && [ -n "$bare" ]; then
+	awk -v o="$ours" -v b="$bare" 'BEGIN { printf "webhook throughput (medians): watchtower %d fixes/s, bare XADD %d fixes/s, ratio %.2f\n", o, b, o / b }'
+else
+	echo "no BenchmarkWebhook results in $1"
+fi
+
+# The trips' follow against the bare fold (target: costs under 10%).
+foldmed() {
+	{ grep "BenchmarkFoldFollowing/follow=$1" "$2" || true; } |
+		awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "rows/s") print $i }' | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+on=$(foldmed true "$1")
+off=$(foldmed false "$1")
+if [ -n "$on" ] && [ -n "$off" ]; then
+	awk -v a="$on" -v b="$off" 'BEGIN { printf "fold throughput (medians): following trips %d rows/s, without %d rows/s, ratio %.3f\n", a, b, a / b }'
+fi

@@ -147,56 +147,89 @@ func BenchmarkTrucksWithin(b *testing.B) {
 // current positions). Target: ≥ 50,000 rows/s in batches.
 func BenchmarkRecordFixes(b *testing.B) {
 	for _, size := range []int{20, 500, 5000} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			_, db := storetest.NewMigrated(b)
-			ctx := context.Background()
-			if _, err := db.ImportFleet(ctx, "bench", demoFleet()); err != nil {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchFold(b, size, false) })
+	}
+}
+
+// BenchmarkFoldFollowing is the fold of 500-fix batches without and with
+// trips to follow: every truck on a trip, and FollowTrips after each batch
+// for the batch's trucks, as the telematics consumer does. Target: the
+// follow costs under 10% of the fold's throughput.
+func BenchmarkFoldFollowing(b *testing.B) {
+	for _, follow := range []bool{false, true} {
+		b.Run(fmt.Sprintf("follow=%v", follow), func(b *testing.B) { benchFold(b, 500, follow) })
+	}
+}
+
+func benchFold(b *testing.B, size int, follow bool) {
+	_, db := storetest.NewMigrated(b)
+	ctx := context.Background()
+	if _, err := db.ImportFleet(ctx, "bench", demoFleet()); err != nil {
+		b.Fatal(err)
+	}
+	// 100 trucks moving around Apapa, one fix each per 30 s.
+	trucks := make([]store.Row[store.Truck], 100)
+	numbers := make([]string, 100)
+	for i := range trucks {
+		numbers[i] = fmt.Sprintf("T%05dLA", 50000+i)
+		trucks[i] = row(store.Truck{Number: numbers[i]})
+	}
+	if _, err := db.ImportFleet(ctx, "bench", store.FleetImport{Trucks: trucks}); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	if follow {
+		for _, n := range numbers {
+			if _, err := db.CreateTrip(ctx, store.Trip{TruckNumber: n, Pickup: "APAPA", Delivery: "FMN_APAPA",
+				ScheduledDeparture: t0.Add(time.Hour), CreatedBy: "bench"}); err != nil {
 				b.Fatal(err)
 			}
-			// 100 trucks moving around Apapa, one fix each per 30 s.
-			trucks := make([]store.Row[store.Truck], 100)
-			for i := range trucks {
-				trucks[i] = row(store.Truck{Number: fmt.Sprintf("T%05dLA", 50000+i)})
+		}
+	}
+	rules := store.DefaultFollowRules()
+	next := 0
+	batch := func() []store.FixInput {
+		in := make([]store.FixInput, size)
+		for i := range in {
+			n := next + i
+			// Smoothly varying 5-55 km/h, with an overspeed burst
+			// now and then: about what a fleet does.
+			speed := 30 + 25*math.Sin(float64(n/100)/40+float64(n%100))
+			if (n/100+n%100)%500 < 3 {
+				speed = 72
 			}
-			if _, err := db.ImportFleet(ctx, "bench", store.FleetImport{Trucks: trucks}); err != nil {
+			ign := true
+			in[i] = store.FixInput{TruckNumber: numbers[n%100], Source: "bench",
+				Fix: store.Fix{At: t0.Add(time.Duration(n/100) * 30 * time.Second),
+					Point:    offset(fmnCenter, rng.Float64()*360, rng.Float64()*3000),
+					SpeedKmh: &speed, Ignition: &ign}}
+		}
+		next += size
+		return in
+	}
+	rows, followed, batches := 0, 0, 0
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		batches++
+		b.StopTimer()
+		in := batch()
+		b.StartTimer()
+		res, err := db.RecordFixes(ctx, in, store.DefaultRules())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if follow && len(res.Changed) > 0 {
+			if _, err := db.FollowTrips(ctx, res.Changed, in[len(in)-1].Fix.At, rules); err != nil {
 				b.Fatal(err)
 			}
-			rng := rand.New(rand.NewPCG(5, 6))
-			t0 := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
-			next := 0
-			batch := func() []store.FixInput {
-				in := make([]store.FixInput, size)
-				for i := range in {
-					n := next + i
-					// Smoothly varying 5-55 km/h, with an overspeed burst
-					// now and then: about what a fleet does.
-					speed := 30 + 25*math.Sin(float64(n/100)/40+float64(n%100))
-					if (n/100+n%100)%500 < 3 {
-						speed = 72
-					}
-					ign := true
-					in[i] = store.FixInput{TruckNumber: fmt.Sprintf("T%05dLA", 50000+n%100), Source: "bench",
-						Fix: store.Fix{At: t0.Add(time.Duration(n/100) * 30 * time.Second),
-							Point:    offset(fmnCenter, rng.Float64()*360, rng.Float64()*3000),
-							SpeedKmh: &speed, Ignition: &ign}}
-				}
-				next += size
-				return in
-			}
-			rows := 0
-			b.ResetTimer()
-			start := time.Now()
-			for b.Loop() {
-				b.StopTimer()
-				in := batch()
-				b.StartTimer()
-				res, err := db.RecordFixes(ctx, in, store.DefaultRules())
-				if err != nil {
-					b.Fatal(err)
-				}
-				rows += res.Stored
-			}
-			b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
-		})
+			followed += len(res.Changed)
+		}
+		rows += res.Stored
+	}
+	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+	if follow {
+		b.ReportMetric(float64(followed)/float64(batches), "trucks-followed/batch")
 	}
 }

@@ -360,18 +360,17 @@ func applyFollow(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestones, 
 		add(EventDelayCleared, departureDelaySeq, m.Departed, map[string]any{"reason": "left pickup"})
 	}
 	// An ETA delay is noticed: it starts and clears when seen.
-	etaSeq, err := nextSeq(ctx, tx, t.ID, EventDelayStarted)
-	if err != nil {
-		return nil, err
-	}
-	if etaSeq <= departureDelaySeq {
-		etaSeq = departureDelaySeq + 1
-	}
-	switch {
-	case reason == delayReasonETA && t.delayReason != delayReasonETA:
-		add(EventDelayStarted, etaSeq, &now, map[string]any{"reason": "ETA more than " + rules.DelayAfter.String() + " past plan", "eta": eta.UTC().Format(time.RFC3339)})
-	case reason != delayReasonETA && t.delayReason == delayReasonETA:
-		add(EventDelayCleared, etaSeq-1, &now, map[string]any{"reason": "ETA back within plan"})
+	if (reason == delayReasonETA) != (t.delayReason == delayReasonETA) {
+		etaSeq, err := nextSeq(ctx, tx, t.ID, EventDelayStarted)
+		if err != nil {
+			return nil, err
+		}
+		etaSeq = max(etaSeq, departureDelaySeq+1)
+		if reason == delayReasonETA {
+			add(EventDelayStarted, etaSeq, &now, map[string]any{"reason": "ETA more than " + rules.DelayAfter.String() + " past plan", "eta": eta.UTC().Format(time.RFC3339)})
+		} else {
+			add(EventDelayCleared, etaSeq-1, &now, map[string]any{"reason": "ETA back within plan"})
+		}
 	}
 	exc, err := tripExceptions(ctx, tx, t, m, now)
 	if err != nil {
@@ -417,39 +416,59 @@ func applyFollow(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestones, 
 
 // saveTripEvents adds the events not yet recorded; a recorded one not yet
 // posted takes the new time (a late fix moved it), and an unposted one
-// whose milestone is gone (refolded away) is dropped.
+// whose milestone is gone (refolded away) is dropped. One statement.
 func saveTripEvents(ctx context.Context, tx pgx.Tx, tripID int64, evs []TripEvent) ([]TripEvent, error) {
-	keep := make([]string, 0, len(evs))
-	var added []TripEvent
-	for _, e := range evs {
-		keep = append(keep, fmt.Sprintf("%s#%d", e.Kind, e.Seq))
-		details, _ := json.Marshal(e.Details)
-		if e.Details == nil {
-			details = []byte("{}")
+	kinds := make([]string, len(evs))
+	seqs := make([]int32, len(evs))
+	ats := make([]time.Time, len(evs))
+	details := make([]string, len(evs))
+	for i, e := range evs {
+		kinds[i], seqs[i], ats[i] = e.Kind, int32(e.Seq), e.At
+		details[i] = "{}"
+		if e.Details != nil {
+			b, _ := json.Marshal(e.Details)
+			details[i] = string(b)
 		}
-		var id int64
-		var inserted bool
-		err := tx.QueryRow(ctx, `INSERT INTO trip_events (trip_id, kind, seq, at, details) VALUES ($1, $2, $3, $4, $5)
+	}
+	rows, err := tx.Query(ctx, `WITH input AS (
+			SELECT * FROM unnest($2::text[], $3::int[], $4::timestamptz[], $5::text[]) AS i(kind, seq, at, details)),
+		gone AS (
+			-- Only milestone events can be refolded away; delays,
+			-- exceptions and LocoNav's reports stand.
+			DELETE FROM trip_events e WHERE e.trip_id = $1 AND e.posted_at IS NULL AND e.kind = ANY($6)
+			  AND NOT EXISTS (SELECT 1 FROM input i WHERE i.kind = e.kind AND i.seq = e.seq)),
+		saved AS (
+			INSERT INTO trip_events (trip_id, kind, seq, at, details)
+			SELECT $1, kind, seq, at, details::jsonb FROM input
 			ON CONFLICT (trip_id, kind, seq) DO UPDATE SET at = EXCLUDED.at
 				WHERE trip_events.posted_at IS NULL AND trip_events.at <> EXCLUDED.at
-			RETURNING id, xmax = 0`, tripID, e.Kind, e.Seq, e.At, details).Scan(&id, &inserted)
-		if err == pgx.ErrNoRows {
-			continue // recorded as it is, or posted already
-		}
-		if err != nil {
-			return nil, err
-		}
-		if inserted {
+			RETURNING id, kind, seq, xmax = 0 AS inserted)
+		SELECT id, kind, seq FROM saved WHERE inserted`, tripID, kinds, seqs, ats, details,
+		[]string{EventAtPickup, EventDepartedPickup, EventAtDelivery, EventDelivered, EventDepartedDelivery, EventReturned})
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		kind string
+		seq  int
+	}
+	ids := map[key]int64{}
+	var (
+		id   int64
+		kind string
+		seq  int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &kind, &seq}, func() error { ids[key{kind, seq}] = id; return nil }); err != nil {
+		return nil, err
+	}
+	var added []TripEvent
+	for _, e := range evs {
+		if id, ok := ids[key{e.Kind, e.Seq}]; ok {
 			e.ID = id
 			added = append(added, e)
 		}
 	}
-	// Only milestone events can be refolded away; delays, exceptions and
-	// LocoNav's reports stand.
-	_, err := tx.Exec(ctx, `DELETE FROM trip_events WHERE trip_id = $1 AND posted_at IS NULL
-		AND kind = ANY($2) AND NOT (kind || '#' || seq = ANY($3))`, tripID,
-		[]string{EventAtPickup, EventDepartedPickup, EventAtDelivery, EventDelivered, EventDepartedDelivery, EventReturned}, keep)
-	return added, err
+	return added, nil
 }
 
 func nextSeq(ctx context.Context, tx pgx.Tx, tripID int64, kind string) (int, error) {

@@ -28,6 +28,10 @@ type RecordResult struct {
 	Rewound    int     // trucks whose fold was replayed because of a late fix
 	Alerts     []Alert // alerts created: notify these
 	Visits     int     // visit entries and exits decided
+	// Changed are the trucks whose visits this batch changed (entries and
+	// exits, or a refold after a late fix): the trucks whose trips' milestones
+	// may have moved.
+	Changed []string
 }
 
 // trackLockSpace is the first key of the per-truck advisory locks that make
@@ -259,6 +263,7 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		}
 		// A late fix: rewind.
 		res.Rewound++
+		res.Changed = append(res.Changed, tf.number)
 		if err := rewind(ctx, tx, tf.id, news, &tf.state, &tf.seq); err != nil {
 			return res, fmt.Errorf("truck %s: rewind: %w", tf.number, err)
 		}
@@ -304,6 +309,9 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 			}
 			for _, e := range effs {
 				effects = append(effects, truckEffect{truckID: id, number: tf.number, effect: e})
+				if (e.Kind == effEnter || e.Kind == effExit) && !slices.Contains(res.Changed, tf.number) {
+					res.Changed = append(res.Changed, tf.number)
+				}
 			}
 		}
 		tf.state = st
