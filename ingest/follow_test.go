@@ -18,7 +18,7 @@ import (
 // followDay runs a simulated day's fixes through the fold in batches, in
 // the order given, following the trips every simulated quarter hour as the
 // job would, and returns the trips and their events.
-func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[string]store.Trip, map[string][]string) {
+func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[string]store.Trip, map[string][]string, *store.DB) {
 	t.Helper()
 	ctx := context.Background()
 	_, db := storetest.NewMigrated(t)
@@ -80,7 +80,7 @@ func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[st
 			events[id] = append(events[id], fmt.Sprintf("%s#%d@%s", e.Kind, e.Seq, e.At.UTC().Format("15:04:05")))
 		}
 	}
-	return out, events
+	return out, events, db
 }
 
 // A simulated day whose trips are known: every milestone within one fix
@@ -125,7 +125,14 @@ func TestTripsFollowSimulatedDay(t *testing.T) {
 		t.Fatalf("the day books %d trips, %d late: too few to check", len(truth.Trips), late)
 	}
 
-	inOrder, inOrderEvents := followDay(t, s, s.Fixes(), end)
+	inOrder, inOrderEvents, db := followDay(t, s, s.Fixes(), end)
+	// The detour factor, from the day's own delivered trips: a road is
+	// longer than the straight line, and not absurdly so.
+	detour, err := db.CalibrateDetour(context.Background())
+	if err != nil || detour <= 1.0 || detour >= 3 {
+		t.Errorf("detour factor %.2f (%v), want within (1, 3)", detour, err)
+	}
+	t.Logf("detour factor calibrated on the day's trips: %.2f", detour)
 
 	near := func(what string, got *time.Time, want time.Time) string {
 		switch {
@@ -203,7 +210,7 @@ func TestTripsFollowSimulatedDay(t *testing.T) {
 	for i, a := range arr {
 		shuffled[i] = a.f
 	}
-	again, againEvents := followDay(t, s, shuffled, end)
+	again, againEvents, _ := followDay(t, s, shuffled, end)
 	for id, a := range inOrder {
 		b := again[id]
 		if fmt.Sprint(a.AtPickupAt, a.ActualDeparture, a.ArrivedAt, a.OffloadedAt, a.ReturnedAt, a.Status, a.Milestone) !=

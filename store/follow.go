@@ -584,23 +584,26 @@ func (db *DB) detour(ctx context.Context, def float64) float64 {
 // CalibrateDetour measures the detour factor on the last delivered trips:
 // the driven distance between leaving pickup and reaching delivery (from
 // the positions, ignoring jumps over 150 km/h) over the great-circle
-// distance between the places. 0 when fewer than 3 trips can say.
+// distance between where it left and where it arrived, for trips of more
+// than a kilometre. 0 when fewer than 3 trips can say.
 func (db *DB) CalibrateDetour(ctx context.Context) (float64, error) {
 	rows, err := db.conn.Query(ctx, `WITH recent AS (
-			SELECT tr.id, tr.truck_id, tr.actual_departure, tr.arrived_at,
-				ST_Distance(p.center, d.center) / 1000 AS gc_km
-			FROM trips tr JOIN locations p ON p.id = tr.pickup_id JOIN locations d ON d.id = tr.delivery_id
+			SELECT tr.id, tr.truck_id, tr.actual_departure, tr.arrived_at
+			FROM trips tr
 			WHERE tr.actual_departure IS NOT NULL AND tr.arrived_at IS NOT NULL AND tr.status <> 'cancelled'
 			ORDER BY tr.arrived_at DESC LIMIT $1),
-		steps AS (
-			SELECT r.id, r.gc_km, ST_Distance(vp.position, lag(vp.position) OVER w) / 1000 AS km,
-				extract(epoch FROM vp.fix_time - lag(vp.fix_time) OVER w) AS secs
+		pts AS (
+			SELECT r.id, vp.position, vp.fix_time,
+				lag(vp.position) OVER w AS prev, lag(vp.fix_time) OVER w AS prev_at,
+				first_value(vp.position) OVER whole AS first, last_value(vp.position) OVER whole AS last
 			FROM recent r JOIN vehicle_positions vp ON vp.truck_id = r.truck_id
 				AND vp.fix_time >= r.actual_departure AND vp.fix_time <= r.arrived_at
-			WINDOW w AS (PARTITION BY r.id ORDER BY vp.fix_time))
-		SELECT sum(km) / max(gc_km) FROM steps
-		WHERE km IS NOT NULL AND secs > 0 AND km / secs * 3600 <= 150
-		GROUP BY id HAVING max(gc_km) > 1`, calibrationTripsToRead)
+			WINDOW w AS (PARTITION BY r.id ORDER BY vp.fix_time),
+				whole AS (PARTITION BY r.id ORDER BY vp.fix_time ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
+		SELECT sum(ST_Distance(position, prev)) / min(ST_Distance(first, last)) FROM pts
+		WHERE prev IS NOT NULL AND fix_time > prev_at
+		  AND ST_Distance(position, prev) / extract(epoch FROM fix_time - prev_at) * 3.6 <= 150
+		GROUP BY id HAVING min(ST_Distance(first, last)) > 1000`, calibrationTripsToRead)
 	if err != nil {
 		return 0, fmt.Errorf("store: calibrate detour: %w", err)
 	}
