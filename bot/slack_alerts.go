@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -261,7 +262,9 @@ func plural(n int, word string) string {
 }
 
 // onAcknowledge records who acknowledged a message's alerts, once, and
-// shows it on the message; a second press is told who was first.
+// shows it on the message; a second press is told who was first. It takes
+// the truck's lock, so an alert added to the message meanwhile (a phone
+// still showing the older message) is acknowledged with the rest.
 func (s *Slack) onAcknowledge(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) {
 	ids := alertIDs(a.Value)
 	if len(ids) == 0 {
@@ -274,6 +277,32 @@ func (s *Slack) onAcknowledge(ctx context.Context, cb slack.InteractionCallback,
 		return
 	}
 	reg := s.router.reg
+	ns, err := reg.AlertNotices(ctx, ids)
+	if err != nil || len(ns) == 0 {
+		if err == nil {
+			err = fmt.Errorf("no alerts %v", ids)
+		}
+		s.ephemeral(ctx, cb, s.errRef(ctx, "acknowledge alerts", err))
+		return
+	}
+	truck := ns[0].TruckNumber
+	unlock, err := s.lock(ctx, "alerts:"+truck)
+	if err != nil {
+		s.ephemeral(ctx, cb, s.errRef(ctx, "acknowledge alerts", err))
+		return
+	}
+	defer unlock()
+	key := s.cfg.Prefix + "slack:alertgroup:" + truck
+	var g alertGroup
+	grouped := false
+	if raw, err := s.rdb.Get(ctx, key).Bytes(); err == nil && json.Unmarshal(raw, &g) == nil && g.TS == cb.Container.MessageTs {
+		grouped = true
+		for _, id := range g.IDs {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
 	ack, err := reg.AcknowledgeAlerts(ctx, caller, ids)
 	if err != nil {
 		s.ephemeral(ctx, cb, s.errRef(ctx, "acknowledge alerts", err))
@@ -283,20 +312,14 @@ func (s *Slack) onAcknowledge(ctx context.Context, cb slack.InteractionCallback,
 		s.ephemeral(ctx, cb, fmt.Sprintf("Already acknowledged by <@%s> at %s.", ack.By, ack.At.In(s.cfg.Zone).Format("15:04")))
 		return
 	}
-	// Later alerts for the truck start a new message.
-	ns, err := reg.AlertNotices(ctx, ids)
-	if err == nil && len(ns) > 0 {
-		if unlock, err := s.lock(ctx, "alerts:"+ns[0].TruckNumber); err == nil {
-			defer unlock()
-		}
-		key := s.cfg.Prefix + "slack:alertgroup:" + ns[0].TruckNumber
-		if raw, err := s.rdb.Get(ctx, key).Bytes(); err == nil {
-			var g alertGroup
-			if json.Unmarshal(raw, &g) == nil && g.TS == cb.Container.MessageTs {
-				g.Acked = true
-				s.rdb.SetArgs(ctx, key, mustJSON(g), redis.SetArgs{KeepTTL: true})
-			}
-		}
+	if grouped {
+		// Later alerts for the truck start a new message.
+		g.Acked = true
+		s.rdb.SetArgs(ctx, key, mustJSON(g), redis.SetArgs{KeepTTL: true})
+	}
+	if ns, err = reg.AlertNotices(ctx, ids); err != nil {
+		s.logger.WarnContext(ctx, "acknowledged alerts not redrawn", "err", err)
+		return
 	}
 	note := fmt.Sprintf(":white_check_mark: Acknowledged by <@%s> at %s", cb.User.ID, time.Now().In(s.cfg.Zone).Format("15:04"))
 	s.replaceCard(ctx, cb, alertBlocks(ns, s.cfg.Zone, note), alertText(ns))

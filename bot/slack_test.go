@@ -544,6 +544,37 @@ func TestSlackAlerts(t *testing.T) {
 	})); !ok {
 		t.Error("the message does not show the acknowledgement")
 	}
+
+	// A phone still showing T76510LA's message before a second alert
+	// joined it: its Acknowledge covers the whole message.
+	var other slackfake.Call
+	for _, p := range posts {
+		if strings.Contains(p.Params.Get("text"), "T76510LA") {
+			other = p
+		}
+	}
+	stale := fake.Message(alertsChan, other.TS)
+	more, err := f.db.RecordLocoNavAlerts(ctx, []store.LocoNavAlert{{AlertID: 9300, Kind: "IdlingAlert", TruckNumber: "T76510LA",
+		VehicleNumber: "T76510LA", StartedAt: now.Add(time.Minute)}})
+	if err != nil || len(more) != 1 {
+		t.Fatalf("alert: %v %d", err, len(more))
+	}
+	n.Publish(ctx, more)
+	if _, ok := fake.WaitCall(wait, 1, method("chat.update", func(c slackfake.Call) bool {
+		return c.Params.Get("ts") == other.TS && strings.Contains(c.Blocks(), "Idling")
+	})); !ok {
+		t.Fatal("the second alert did not join the truck's message")
+	}
+	fake.PressOn(alertsChan, other.TS, stale, viewer, "wt_ack_alert", "", "stale")
+	if _, ok := fake.WaitCall(wait, 1, method("chat.update", func(c slackfake.Call) bool {
+		return c.Params.Get("ts") == other.TS && strings.Contains(c.Blocks(), "Acknowledged by") && strings.Contains(c.Blocks(), "Idling")
+	})); !ok {
+		t.Fatal("the stale press did not acknowledge the whole message")
+	}
+	ns, _ = f.reg.AlertNotices(ctx, []int64{more[0].ID})
+	if len(ns) != 1 || ns[0].AcknowledgedBy != viewer {
+		t.Errorf("the joined alert: %+v", ns)
+	}
 }
 
 // testLogger logs to the test's output with -v.
