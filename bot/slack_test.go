@@ -44,6 +44,7 @@ func startSlack(t testing.TB, f *fixture, fake *slackfake.Server, tune func(*bot
 		tune(&cfg)
 	}
 	s := bot.NewSlack(cfg, f.router, tools.NewRoles(nil, f.db), f.rdb, testLogger(t))
+	before := fake.Connects()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -58,7 +59,7 @@ func startSlack(t testing.TB, f *fixture, fake *slackfake.Server, tune func(*bot
 			t.Error("slack bot did not stop")
 		}
 	})
-	if !fake.WaitConnected(fake.Connects()+1, wait) {
+	if !fake.WaitConnected(before+1, wait) {
 		t.Fatal("the bot did not connect")
 	}
 	waitReady(t, s, true)

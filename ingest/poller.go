@@ -138,7 +138,10 @@ func (p *Poller) PollOnce(ctx context.Context) (published int, err error) {
 	start := p.now()
 	defer func() {
 		result := "ok"
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return // stopped mid-poll: a shutdown, not a failed poll
+		case err != nil:
 			result = "error"
 		}
 		p.polls.WithLabelValues(result).Inc()
