@@ -334,17 +334,13 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	a.parser = &ingest.Parser{Zone: cfg.LocoNavTimezone}
 	a.streams = ingest.NewStreams(a.rdb, ingest.StreamEvents, cfg.StreamMaxLen)
 	a.notifier = ingest.NewNotifier(a.rdb, ingest.StreamNotifications, db, logger)
-	rules := store.Rules{Dwell: cfg.Dwell, OverspeedKmh: cfg.OverspeedKmh, IdleAfter: cfg.IdleAfter}
-	a.pipeline = ingest.NewPipeline(db, a.parser, rules, a.notifier, logger, a.reg)
 	a.follow = store.DefaultFollowRules()
 	if cfg.TripDelayAfter > 0 {
 		a.follow.DelayAfter = cfg.TripDelayAfter
 	}
-	a.pipeline.Follow = func(ctx context.Context, trucks []string) error {
-		evs, err := db.FollowTrips(ctx, trucks, time.Now(), a.follow)
-		a.notifier.PublishTripEvents(ctx, evs)
-		return err
-	}
+	// The fold follows the trips of the trucks whose visits it changes.
+	rules := store.Rules{Dwell: cfg.Dwell, OverspeedKmh: cfg.OverspeedKmh, IdleAfter: cfg.IdleAfter, Follow: &a.follow}
+	a.pipeline = ingest.NewPipeline(db, a.parser, rules, a.notifier, logger, a.reg)
 	deps := tools.Deps{DB: db, Actions: tools.NewActions(a.rdb, "watchtower:"), Zone: cfg.ReportTimezone,
 		OfflineAfter: cfg.OfflineAfter, DelayGrace: cfg.TripDelayAfter, Logger: logger}
 	if cfg.LocoNavAPIToken != "" {

@@ -40,6 +40,12 @@ func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[st
 		ids[got.VPCID] = tr
 	}
 	rules := store.DefaultFollowRules()
+	// The fold follows the trucks whose visits it changes, at the batch's
+	// last fix time; the job catches up every quarter hour.
+	var foldNow time.Time
+	followedByFold := 0
+	fold := store.DefaultRules()
+	fold.Follow, fold.Now = &rules, func() time.Time { return foldNow }
 	next := fixes[0].At.Add(15 * time.Minute)
 	for i := 0; i < len(fixes); i += 500 {
 		batch := fixes[i:min(i+500, len(fixes))]
@@ -49,9 +55,12 @@ func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[st
 			in = append(in, store.FixInput{TruckNumber: f.TruckNumber, VehicleNumber: f.VehicleNumber, Source: "sim", ReceivedAt: f.At,
 				Fix: store.Fix{Point: f.Point, At: f.At, SpeedKmh: &sp, Ignition: &ign}})
 		}
-		if _, err := db.RecordFixes(ctx, in, store.DefaultRules()); err != nil {
-			t.Fatal(err)
+		foldNow = batch[len(batch)-1].At
+		res, err := db.RecordFixes(ctx, in, fold)
+		if err != nil || res.FollowErr != nil {
+			t.Fatal(err, res.FollowErr)
 		}
+		followedByFold += len(res.TripEvents)
 		if at := batch[len(batch)-1].At; at.After(next) {
 			if _, err := db.FollowTrips(ctx, nil, at, rules); err != nil {
 				t.Fatal(err)
@@ -61,6 +70,9 @@ func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[st
 	}
 	if _, err := db.FollowTrips(ctx, nil, end, rules); err != nil {
 		t.Fatal(err)
+	}
+	if followedByFold == 0 {
+		t.Error("the fold followed no trip: every event came from the job")
 	}
 	trips, _, err := db.Trips(ctx, store.TripFilter{Limit: 1000})
 	if err != nil {

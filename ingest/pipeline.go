@@ -35,10 +35,6 @@ type Pipeline struct {
 	Rules    store.Rules
 	Notifier *Notifier
 	Logger   *slog.Logger
-	// Follow, when set, brings the trips of the trucks a batch moved up to
-	// date (store.FollowTrips). Its failure does not fail the batch: the
-	// fixes are stored, and the follow-trips job catches up.
-	Follow func(ctx context.Context, trucks []string) error
 
 	unparsable prometheus.Counter
 	fixes      *prometheus.CounterVec
@@ -139,13 +135,12 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 	p.fixes.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	p.fixes.WithLabelValues("rejected").Add(float64(res.Rejected + noFix))
 	p.Notifier.Publish(ctx, res.Alerts)
-	// Milestones move with visits: follow the trips of the trucks whose
-	// visits (or alerts) the batch changed. ETAs and delays that only need
-	// time to pass are the follow-trips job's.
-	if p.Follow != nil && len(res.Changed) > 0 {
-		if err := p.Follow(ctx, res.Changed); err != nil {
-			p.Logger.Warn("trips not followed; the follow-trips job will", "trucks", len(res.Changed), "err", err)
-		}
+	// With Rules.Follow, the fold followed the trips of the trucks whose
+	// visits it changed; ETAs and delays that only need time to pass are
+	// the follow-trips job's.
+	p.Notifier.PublishTripEvents(ctx, res.TripEvents)
+	if res.FollowErr != nil {
+		p.Logger.Warn("trips not followed; the follow-trips job will", "trucks", len(res.Changed), "err", res.FollowErr)
 	}
 	return nil
 }

@@ -16,6 +16,11 @@ type Rules struct {
 	OverspeedKmh float64       // above this is speeding
 	IdleAfter    time.Duration // ignition on and not moving for this long is idling
 	IdleSpeedKmh float64       // below this a truck is not moving
+	// Follow, when set, follows the trips of the trucks whose visits a
+	// batch changed, in the batch's transaction (see RecordResult.TripEvents).
+	Follow *FollowRules
+	// Now is the clock for following (time.Now).
+	Now func() time.Time
 }
 
 // DefaultRules are the fleet's thresholds.

@@ -212,6 +212,37 @@ func (db *DB) FollowTrips(ctx context.Context, trucks []string, now time.Time, r
 	return out, nil
 }
 
+// followInTx follows the trips of these trucks inside a fold's
+// transaction, which holds their tracking locks, under a savepoint: a
+// failure here undoes only the following, never the fixes.
+func (db *DB) followInTx(ctx context.Context, tx pgx.Tx, trucks []string, now time.Time, rules FollowRules) ([]TripEvent, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT tr.truck_id FROM trips tr JOIN trucks t ON t.id = tr.truck_id
+		WHERE tr.closed_at IS NULL AND tr.status <> 'cancelled' AND tr.scheduled_departure <= $2 AND t.number = ANY($1)`,
+		trucks, now.Add(rules.WindowBefore))
+	if err != nil {
+		return nil, fmt.Errorf("store: follow trips: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	detour := db.detour(ctx, rules.Detour)
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []TripEvent
+	for _, id := range ids {
+		evs, err := followTruckTx(ctx, sp, id, now, rules, detour)
+		if err != nil {
+			_ = sp.Rollback(ctx)
+			return nil, fmt.Errorf("store: follow truck %d: %w", id, err)
+		}
+		out = append(out, evs...)
+	}
+	return out, sp.Commit(ctx)
+}
+
 // followTruck follows one truck's trips in one transaction, under the
 // truck's tracking lock so that it sees a finished fold.
 func (db *DB) followTruck(ctx context.Context, truckID int64, now time.Time, rules FollowRules, detour float64) ([]TripEvent, error) {
@@ -220,6 +251,20 @@ func (db *DB) followTruck(ctx context.Context, truckID int64, now time.Time, rul
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2::int)`, trackLockSpace, truckID); err != nil {
 			return err
 		}
+		var err error
+		out, err = followTruckTx(ctx, tx, truckID, now, rules, detour)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: follow truck %d: %w", truckID, err)
+	}
+	return out, nil
+}
+
+// followTruckTx follows one truck's trips; the caller holds its lock.
+func followTruckTx(ctx context.Context, tx pgx.Tx, truckID int64, now time.Time, rules FollowRules, detour float64) ([]TripEvent, error) {
+	var out []TripEvent
+	err := func() error {
 		trips, err := loadFollowed(ctx, tx, truckID, now.Add(-followLookback), now.Add(rules.WindowBefore))
 		if err != nil || len(trips) == 0 {
 			return err
@@ -256,11 +301,8 @@ func (db *DB) followTruck(ctx context.Context, truckID int64, now time.Time, rul
 			prevDeparted = m.Departed
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: follow truck %d: %w", truckID, err)
-	}
-	return out, nil
+	}()
+	return out, err
 }
 
 func loadFollowed(ctx context.Context, tx pgx.Tx, truckID int64, from, to time.Time) ([]followedTrip, error) {
@@ -395,6 +437,14 @@ func applyFollow(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestones, 
 	var closed *time.Time
 	if m.Returned != nil {
 		closed = m.Returned
+	}
+	same := func(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
+	unchanged := same(t.atPickup, m.AtPickup) && same(t.ActualDeparture, m.Departed) && same(t.ArrivedAt, m.AtDelivery) &&
+		same(t.OffloadedAt, m.Delivered) && same(t.returned, m.Returned) && t.milestone == m.Current() &&
+		same(t.plannedArrival, planned) && same(t.eta, eta) && same(t.delayedSince, since) && t.delayReason == reason &&
+		t.Status == status && same(t.ClosedAt, closed)
+	if unchanged {
+		return saveTripEvents(ctx, tx, t.ID, evs)
 	}
 	_, err = tx.Exec(ctx, `UPDATE trips SET at_pickup_at = $2, actual_departure = $3, arrived_at = $4, offloaded_at = $5,
 			returned_at = $6, milestone = $7, planned_arrival = $8, eta = $9, delayed_since = $10, delay_reason = $11,

@@ -32,6 +32,11 @@ type RecordResult struct {
 	// exits, or a refold after a late fix): the trucks whose trips' milestones
 	// may have moved.
 	Changed []string
+	// TripEvents are the trip events the batch caused, with Rules.Follow.
+	TripEvents []TripEvent
+	// FollowErr is why following failed, if it did: the fixes are stored
+	// all the same, and the follow-trips job catches up.
+	FollowErr error
 }
 
 // trackLockSpace is the first key of the per-truck advisory locks that make
@@ -112,6 +117,13 @@ func (db *DB) RecordFixes(ctx context.Context, in []FixInput, rules Rules) (Reco
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := recordFixes(ctx, tx, valid, rules)
 		r.Rejected = res.Rejected
+		if err == nil && rules.Follow != nil && len(r.Changed) > 0 {
+			now := time.Now
+			if rules.Now != nil {
+				now = rules.Now
+			}
+			r.TripEvents, r.FollowErr = db.followInTx(ctx, tx, r.Changed, now(), *rules.Follow)
+		}
 		res = r
 		return err
 	})
