@@ -163,15 +163,32 @@ func ReadCSVTable(name, source string, r io.Reader) (Table, error) {
 }
 
 // ParseFleet turns tables of text into an import, checking every row. It
-// writes nothing; store.ImportFleet applies the result.
+// writes nothing; store.ImportFleet applies the result. Any bad row makes
+// it return a *FleetError and no import: a seed is all or nothing.
 func ParseFleet(tables ...Table) (store.FleetImport, error) {
+	in, problems := parseFleet(tables)
+	if len(problems.Problems) > 0 {
+		return store.FleetImport{}, problems
+	}
+	return in, nil
+}
+
+// ParseFleetRows is ParseFleet for a sheet people edit: the good rows, and
+// every bad one reported (nil when there are none). A row whose key an
+// earlier row already gave is bad, and left out.
+func ParseFleetRows(tables ...Table) (store.FleetImport, *FleetError) {
+	in, problems := parseFleet(tables)
+	if len(problems.Problems)+problems.Omitted == 0 {
+		return in, nil
+	}
+	return in, problems
+}
+
+func parseFleet(tables []Table) (store.FleetImport, *FleetError) {
 	var in store.FleetImport
 	problems := &FleetError{}
 	for _, t := range tables {
 		idx := tableIndex(t.Name)
-		if idx < 0 {
-			return in, fmt.Errorf("ingest: %s: unknown table %q", t.Source, t.Name)
-		}
 		if len(t.Rows) == 0 {
 			problems.add("%s: empty (no header row)", t.Source)
 			continue
@@ -190,6 +207,10 @@ func ParseFleet(tables ...Table) (store.FleetImport, error) {
 			cols[k] = i
 		}
 		missing := false
+		if idx < 0 {
+			problems.add("%s: unknown table %q", t.Source, t.Name)
+			continue
+		}
 		for _, req := range fleetTables[idx].required {
 			if _, ok := cols[req]; !ok {
 				problems.add("%s: missing column %q", t.Source, req)
@@ -251,17 +272,75 @@ func ParseFleet(tables ...Table) (store.FleetImport, error) {
 			for _, p := range r.problems {
 				problems.add("%s: %s", ref, p)
 			}
+			if len(r.problems) > 0 {
+				dropLast(&in, t.Name)
+				if k := rowKey(t.Name, &r); k != "" {
+					if in.Keep == nil {
+						in.Keep = map[string][]string{}
+					}
+					in.Keep[t.Name] = append(in.Keep[t.Name], k)
+				}
+			}
 		}
 	}
-	checkFleet(&in, problems)
-	if len(problems.Problems) > 0 {
-		return store.FleetImport{}, problems
+	bad := checkFleet(&in, problems)
+	if len(bad) > 0 {
+		keep := func(ref string) bool { return !bad[ref] }
+		in.Organizations = filterRows(in.Organizations, keep)
+		in.Locations = filterRows(in.Locations, keep)
+		in.Trucks = filterRows(in.Trucks, keep)
+		in.Drivers = filterRows(in.Drivers, keep)
+		in.Users = filterRows(in.Users, keep)
 	}
-	return in, nil
+	return in, problems
+}
+
+// rowKey is the natural key a row names, as the store keys its table.
+func rowKey(table string, r *record) string {
+	switch table {
+	case "organizations":
+		return strings.ToLower(strings.TrimSpace(r.get("name")))
+	case "locations":
+		return store.LocationCode(r.get("code"))
+	case "trucks":
+		return store.NormalizeTruckNumber(r.get("number"))
+	case "drivers":
+		return store.NormalizePhone(r.get("phone"))
+	case "users":
+		return strings.ToUpper(strings.TrimSpace(r.get("slack_user_id")))
+	}
+	return ""
+}
+
+// dropLast takes back the row just added to table: it was bad.
+func dropLast(in *store.FleetImport, table string) {
+	switch table {
+	case "organizations":
+		in.Organizations = in.Organizations[:len(in.Organizations)-1]
+	case "locations":
+		in.Locations = in.Locations[:len(in.Locations)-1]
+	case "trucks":
+		in.Trucks = in.Trucks[:len(in.Trucks)-1]
+	case "drivers":
+		in.Drivers = in.Drivers[:len(in.Drivers)-1]
+	case "users":
+		in.Users = in.Users[:len(in.Users)-1]
+	}
+}
+
+func filterRows[T any](rows []store.Row[T], keep func(ref string) bool) []store.Row[T] {
+	out := rows[:0:0]
+	for _, r := range rows {
+		if keep(r.Ref) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // checkFleet finds what single rows cannot show: the same key twice.
-func checkFleet(in *store.FleetImport, problems *FleetError) {
+func checkFleet(in *store.FleetImport, problems *FleetError) map[string]bool {
+	bad := map[string]bool{}
 	dup := func(kind string, refs []string, keys []string) {
 		first := map[string]string{}
 		for i, k := range keys {
@@ -270,6 +349,7 @@ func checkFleet(in *store.FleetImport, problems *FleetError) {
 			}
 			if prev, ok := first[k]; ok {
 				problems.add("%s: %s %q already given at %s", refs[i], kind, k, prev)
+				bad[refs[i]] = true
 				continue
 			}
 			first[k] = refs[i]
@@ -302,6 +382,7 @@ func checkFleet(in *store.FleetImport, problems *FleetError) {
 	dup("truck_number", refs, keys)
 	refs, keys = collect(len(in.Users), func(i int) (string, string) { return in.Users[i].Ref, in.Users[i].Value.SlackUserID })
 	dup("slack_user_id", refs, keys)
+	return bad
 }
 
 func tableIndex(name string) int {

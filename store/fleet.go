@@ -67,6 +67,10 @@ type FleetImport struct {
 	Trucks        []Row[Truck]
 	Drivers       []Row[Driver]
 	Users         []Row[User]
+	// Keep holds, by table, the keys of rows the source has but that were
+	// refused as bad: a sync must not deactivate a row because someone
+	// mistyped it.
+	Keep map[string][]string
 }
 
 // ImportCounts says what an import did to one kind of record.
@@ -204,9 +208,9 @@ func upsertOrganization(ctx context.Context, tx pgx.Tx, o Organization) (change,
 	return scanChange(tx.QueryRow(ctx, `INSERT INTO organizations AS x (name, kind, contact_name, contact_phone)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (lower(name)) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
-			contact_name = EXCLUDED.contact_name, contact_phone = EXCLUDED.contact_phone, updated_at = now()
-		WHERE (x.name, x.kind, x.contact_name, x.contact_phone)
-			IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.contact_name, EXCLUDED.contact_phone)
+			contact_name = EXCLUDED.contact_name, contact_phone = EXCLUDED.contact_phone, active = true, updated_at = now()
+		WHERE (x.name, x.kind, x.contact_name, x.contact_phone, x.active)
+			IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.contact_name, EXCLUDED.contact_phone, true)
 		RETURNING (xmax = 0)`, strings.TrimSpace(o.Name), o.Kind, o.ContactName, o.ContactPhone))
 }
 
@@ -291,6 +295,10 @@ func NormalizePhone(s string) string {
 		p = "+" + p
 	case strings.HasPrefix(p, "0") && len(p) == 11:
 		p = "+234" + p[1:]
+	case len(p) == 10 && (p[0] == '7' || p[0] == '8' || p[0] == '9'):
+		// A Nigerian mobile typed into a sheet cell as a number loses its
+		// leading 0: 0806 146 2783 arrives as 8061462783.
+		p = "+234" + p
 	}
 	if !e164RE.MatchString(p) {
 		return ""
@@ -328,8 +336,8 @@ func upsertDriver(ctx context.Context, tx pgx.Tx, d Driver) (change, error) {
 	return scanChange(tx.QueryRow(ctx, `INSERT INTO drivers AS x (name, phone, has_smartphone, truck_id)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name, has_smartphone = EXCLUDED.has_smartphone,
-			truck_id = EXCLUDED.truck_id, updated_at = now()
-		WHERE (x.name, x.has_smartphone, x.truck_id) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.has_smartphone, EXCLUDED.truck_id)
+			truck_id = EXCLUDED.truck_id, active = true, updated_at = now()
+		WHERE (x.name, x.has_smartphone, x.truck_id, x.active) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.has_smartphone, EXCLUDED.truck_id, true)
 		RETURNING (xmax = 0)`, strings.TrimSpace(d.Name), phone, d.HasSmartphone, truckID))
 }
 
@@ -351,8 +359,8 @@ func upsertUser(ctx context.Context, tx pgx.Tx, u User) (change, error) {
 		return 0, err
 	}
 	return scanChange(tx.QueryRow(ctx, `INSERT INTO users AS x (slack_user_id, display_name, role) VALUES ($1, $2, $3)
-		ON CONFLICT (slack_user_id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, updated_at = now()
-		WHERE (x.display_name, x.role) IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.role)
+		ON CONFLICT (slack_user_id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, active = true, updated_at = now()
+		WHERE (x.display_name, x.role, x.active) IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.role, true)
 		RETURNING (xmax = 0)`, u.SlackUserID, u.DisplayName, u.Role))
 }
 
@@ -361,7 +369,7 @@ var slackUserRE = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 // UserBySlackID returns a known user.
 func (db *DB) UserBySlackID(ctx context.Context, id string) (User, error) {
 	var u User
-	err := db.conn.QueryRow(ctx, `SELECT slack_user_id, display_name, role FROM users WHERE slack_user_id = $1`, id).
+	err := db.conn.QueryRow(ctx, `SELECT slack_user_id, display_name, role FROM users WHERE slack_user_id = $1 AND active`, id).
 		Scan(&u.SlackUserID, &u.DisplayName, &u.Role)
 	if err != nil {
 		return User{}, fmt.Errorf("store: user %q: %w", id, notFound(err))

@@ -226,10 +226,10 @@ func upsertLocation(ctx context.Context, tx pgx.Tx, l Location, orgID *int64) (c
 		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
 			organization_id = EXCLUDED.organization_id, address = EXCLUDED.address, center = EXCLUDED.center,
 			radius_m = EXCLUDED.radius_m, boundary = EXCLUDED.boundary,
-			loconav_polygon_id = EXCLUDED.loconav_polygon_id, aliases = EXCLUDED.aliases, updated_at = now()
-		WHERE (x.name, x.kind, x.organization_id, x.address, x.radius_m, x.loconav_polygon_id, x.aliases)
+			loconav_polygon_id = EXCLUDED.loconav_polygon_id, aliases = EXCLUDED.aliases, active = true, updated_at = now()
+		WHERE (x.name, x.kind, x.organization_id, x.address, x.radius_m, x.loconav_polygon_id, x.aliases, x.active)
 			IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.organization_id, EXCLUDED.address,
-				EXCLUDED.radius_m, EXCLUDED.loconav_polygon_id, EXCLUDED.aliases)
+				EXCLUDED.radius_m, EXCLUDED.loconav_polygon_id, EXCLUDED.aliases, true)
 			OR NOT ST_Equals(x.center::geometry, EXCLUDED.center::geometry)
 			OR NOT ST_Equals(x.boundary::geometry, EXCLUDED.boundary::geometry)
 		RETURNING (xmax = 0)`,

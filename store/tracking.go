@@ -293,7 +293,7 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 	inside := make([][]int64, len(lat))
 	rows, err = tx.Query(ctx, `SELECT p.ord, l.id
 		FROM unnest($1::float8[], $2::float8[]) WITH ORDINALITY AS p(lat, lon, ord)
-		JOIN locations l ON ST_Covers(l.boundary, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography)
+		JOIN locations l ON l.active AND ST_Covers(l.boundary, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography)
 		ORDER BY p.ord, l.id`, lat, lon)
 	if err != nil {
 		return res, fmt.Errorf("geofences: %w", err)
