@@ -42,6 +42,8 @@ type Config struct {
 	SheetsSpreadsheetID          string
 	GoogleApplicationCredentials string
 	SheetsAPIURL                 string
+	SheetsTabs                   [5]string // organizations, locations, trucks, drivers, users
+	SheetsSyncCron               string
 
 	ReportTimezone *time.Location
 	Admins         []string // Slack user ids with the admin role whatever the users table says
@@ -173,6 +175,26 @@ var options = []option{
 			if _, err := os.Stat(v); err != nil {
 				return fmt.Errorf("cannot read %q", v)
 			}
+			return nil
+		}},
+	{Name: "SHEETS_TABS", Default: "Organizations,Locations,Trucks,Drivers,Users",
+		Doc: "the sheet's tab for organizations, locations, trucks, drivers and users, in that order; a blank name skips that table",
+		set: func(c *Config, v string) error {
+			parts := strings.Split(v, ",")
+			if len(parts) != 5 {
+				return fmt.Errorf("needs five comma-separated tab names (organizations, locations, trucks, drivers, users), has %d", len(parts))
+			}
+			for i, p := range parts {
+				c.SheetsTabs[i] = strings.TrimSpace(p)
+			}
+			return nil
+		}},
+	{Name: "SHEETS_SYNC_CRON", Default: "*/15 * * * *", Doc: "when the sheet sync runs: a five-field cron schedule in REPORT_TIMEZONE",
+		set: func(c *Config, v string) error {
+			if len(strings.Fields(v)) != 5 {
+				return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
+			}
+			c.SheetsSyncCron = v
 			return nil
 		}},
 	{Name: "SHEETS_API_URL", Doc: "Sheets API base URL override (a fake's, in tests); empty is Google's",

@@ -78,5 +78,12 @@ func (a *app) router() *bot.Router {
 	cfg := a.cfg
 	asst := tools.NewAssistant(tools.AssistantConfig{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel},
 		a.tools, tools.NewConversations(a.rdb, "watchtower:", a.logger), a.logger)
-	return bot.NewRouter(asst, a.logger)
+	r := bot.NewRouter(asst, a.logger)
+	if a.sheets != nil {
+		r.Sync = func(ctx context.Context, c tools.Caller) (string, error) {
+			rep, err := a.syncSheets(ctx, c.ID, false)
+			return ingest.SyncSummary(rep, false, false), err
+		}
+	}
+	return r
 }

@@ -60,7 +60,10 @@ Commands:
   replay [--from T] [--to T]
                     re-run archived LocoNav events through the consumers (idempotent)
   job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox,
-                    expire-actions, loconav-poll, loconav-trips)
+                    expire-actions, follow-trips, loconav-poll, loconav-trips, sheets-sync)
+  sync-sheets [--dry-run]
+                    read the Google Sheet's master data now and apply the good rows;
+                    --dry-run prints what would change and writes nothing
   console [--as USERID]
                     talk to the bot on this terminal, or line by line on a pipe
                     (as an admin operator, or as a Slack user with that user's role)
@@ -106,7 +109,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("watchtower "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	migrate, asJSON, noConsole := false, false, false
+	migrate, asJSON, noConsole, dryRun := false, false, false, false
 	var from, to, simulate, as string
 	switch cmd {
 	case "run":
@@ -117,6 +120,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		fs.BoolVar(&asJSON, "json", false, "print the registry as JSON")
 	case "console":
 		fs.StringVar(&as, "as", "", "act as this Slack user id, with their role")
+	case "sync-sheets":
+		fs.BoolVar(&dryRun, "dry-run", false, "print what would change; write nothing")
 	case "replay":
 		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
 		fs.StringVar(&to, "to", "", "replay up to this receive time, exclusive (default: now)")
@@ -127,7 +132,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return badInput(err)
 	}
-	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0, "console": 0}
+	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0, "console": 0, "sync-sheets": 0}
 	n, known := wantArgs[cmd]
 	if !known {
 		fmt.Fprint(stderr, usage)
@@ -189,6 +194,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		return jobCmd(ctx, cfg, logger, fs.Arg(0))
 	case "console":
 		return consoleCmd(ctx, cfg, logger, as, os.Stdin, stdout)
+	case "sync-sheets":
+		return syncSheetsCmd(ctx, cfg, logger, dryRun, stdout)
 	default:
 		return runCmd(ctx, cfg, logger, migrate, simulate, console)
 	}
@@ -297,6 +304,7 @@ type app struct {
 	poller   *ingest.Poller // nil without LOCONAV_API_TOKEN
 	tools    *tools.Registry
 	follow   store.FollowRules
+	sheets   *ingest.SheetSync // nil without SHEETS_SPREADSHEET_ID
 }
 
 // newApp connects to Postgres and Redis and builds the components. The
@@ -352,6 +360,16 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 		deps.LocoNav = client
 	}
 	a.tools = tools.New(deps)
+	if cfg.SheetsSpreadsheetID != "" {
+		t := cfg.SheetsTabs
+		reader, err := ingest.NewSheetReader(ctx, cfg.SheetsSpreadsheetID, cfg.GoogleApplicationCredentials, cfg.SheetsAPIURL,
+			ingest.SheetTabs{Organizations: t[0], Locations: t[1], Trucks: t[2], Drivers: t[3], Users: t[4]}, logger)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.sheets = &ingest.SheetSync{Reader: reader, DB: db, Logger: logger}
+	}
 	return a, nil
 }
 
@@ -400,6 +418,12 @@ func (a *app) jobs() []ingest.Job {
 			}
 			return err
 		}},
+	}
+	if a.sheets != nil {
+		jobs = append(jobs, ingest.Job{Name: "sheets-sync", Cron: a.cfg.SheetsSyncCron, Run: func(ctx context.Context) error {
+			_, err := a.syncSheets(ctx, "sheets-sync", false)
+			return err
+		}})
 	}
 	if a.poller != nil {
 		jobs = append(jobs, ingest.Job{Name: "loconav-poll", Every: a.cfg.LocoNavPollInterval, Run: func(ctx context.Context) error {

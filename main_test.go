@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/watchtower-fleet/watchtower/bot/slackfake"
+	"github.com/watchtower-fleet/watchtower/ingest/sheetstest"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
 
@@ -580,5 +582,55 @@ func TestRunWithSlack(t *testing.T) {
 	<-exited
 	if runErr != nil {
 		t.Errorf("run = %v", runErr)
+	}
+}
+
+// `watchtower sync-sheets --dry-run` prints the diff and writes nothing;
+// without it the sheet's master data is applied, and a second run
+// changes nothing.
+func TestSyncSheetsCommand(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewSchema(t)
+	fake := sheetstest.NewServer(t, "1sheet")
+	for tab, file := range map[string]string{"Organizations": "organizations.csv", "Locations": "locations.csv",
+		"Trucks": "trucks.csv", "Drivers": "drivers.csv", "Users": "users.csv"} {
+		f, err := os.Open(filepath.Join("testdata/fleet", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := make([][]any, len(recs))
+		for i, r := range recs {
+			for _, c := range r {
+				rows[i] = append(rows[i], c)
+			}
+		}
+		fake.SetTab(tab, rows)
+	}
+	e := map[string]string{"DATABASE_URL": s.URL, "LOG_FORMAT": "json", "SHEETS_SPREADSHEET_ID": "1sheet", "SHEETS_API_URL": fake.URL()}
+	if _, stderr, err := runCLI(t, e, "migrate"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, stderr)
+	}
+	out, stderr, err := runCLI(t, e, "sync-sheets", "--dry-run")
+	if err != nil || !strings.Contains(out, "dry run: nothing written") || !strings.Contains(out, "+ T11985LA") {
+		t.Fatalf("dry run: %v\n%s\n%s", err, out, stderr)
+	}
+	if n := countRows(t, s, "trucks")["trucks"]; n != 0 {
+		t.Fatalf("a dry run wrote %d trucks", n)
+	}
+	out, stderr, err = runCLI(t, e, "sync-sheets")
+	if err != nil || !strings.Contains(out, "trucks: 84 new") {
+		t.Fatalf("sync: %v\n%s\n%s", err, out, stderr)
+	}
+	out, _, err = runCLI(t, e, "sync-sheets")
+	if err != nil || !strings.Contains(out, "0 changed, 0 bad") {
+		t.Errorf("second sync: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI(t, map[string]string{"DATABASE_URL": s.URL}, "sync-sheets"); exitCode(err) != 2 {
+		t.Errorf("sync-sheets without a sheet = %v, want exit 2", err)
 	}
 }

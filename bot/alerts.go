@@ -90,6 +90,11 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 // when it began.
 func alertLine(v map[string]any, zone *time.Location) (string, string, time.Time) {
 	get := func(k string) string { s, _ := v[k].(string); return s }
+	if get("type") == "notice" {
+		first, _, _ := strings.Cut(get("text"), "\n")
+		started, _ := time.Parse(time.RFC3339, get("started_at"))
+		return "ℹ " + first, "notice|" + get("started_at") + "|" + first, started
+	}
 	if get("type") == "trip" {
 		started, _ := time.Parse(time.RFC3339, get("started_at"))
 		n := tools.TripNotice{TripEvent: tools.TripEvent{TripVPCID: get("trip"), TruckNumber: get("truck"), Kind: get("kind"), At: started,

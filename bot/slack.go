@@ -41,6 +41,9 @@ type SlackConfig struct {
 	// PingInterval is how long slack-go waits for Slack's ping before it
 	// reconnects (30 s).
 	PingInterval time.Duration
+	// Admins get the sheet sync's notices in a DM, besides the users whose
+	// role is admin (WATCHTOWER_ADMINS).
+	Admins []string
 	// Zone is the fleet's time zone, for times people read.
 	Zone       *time.Location
 	HTTPClient *http.Client
@@ -160,8 +163,10 @@ func (s *Slack) Run(ctx context.Context) error {
 		})
 	}
 	var side sync.WaitGroup
+	// The notifications stream carries the admins' notices as well as the
+	// alerts, so it is read even without an alert channel.
+	side.Go(func() { s.postAlerts(ctx) })
 	if s.cfg.AlertChannel != "" {
-		side.Go(func() { s.postAlerts(ctx) })
 		side.Go(func() { s.postTripEvents(ctx) })
 	}
 	runDone := make(chan struct{})

@@ -65,7 +65,7 @@ func (s *Slack) postAlerts(ctx context.Context) {
 		}
 		if len(msgs) == 0 {
 			res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: AlertGroup, Consumer: consumer,
-				Streams: []string{stream, ">"}, Count: 50, Block: 2 * time.Second}).Result()
+				Streams: []string{stream, ">"}, Count: 50, Block: time.Second}).Result()
 			if errors.Is(err, redis.Nil) {
 				continue
 			}
@@ -103,10 +103,13 @@ func sleep(ctx context.Context, d time.Duration) {
 // the same truck's alerts at once. A notification published twice is
 // posted once.
 func (s *Slack) postAlert(ctx context.Context, m redis.XMessage) error {
+	if typ, _ := m.Values["type"].(string); typ == "notice" {
+		return s.postNotice(ctx, m)
+	}
 	idText, _ := m.Values["alert_id"].(string)
 	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil {
-		return nil // not an alert: nothing to post, acknowledge it
+	if err != nil || s.cfg.AlertChannel == "" {
+		return nil // not an alert (a trip's event: its own outbox posts it)
 	}
 	truck, _ := m.Values["truck"].(string)
 	unlock, err := s.lock(ctx, "alerts:"+truck)
@@ -335,4 +338,29 @@ func alertIDs(value string) []int64 {
 		}
 	}
 	return ids
+}
+
+// postNotice tells the admins, each in a DM, once per notice across
+// replicas: the sheet sync's changes and new bad rows.
+func (s *Slack) postNotice(ctx context.Context, m redis.XMessage) error {
+	text, _ := m.Values["text"].(string)
+	if text == "" || !s.firstTime(ctx, "notice:"+s.cfg.NotifyStream+":"+m.ID) {
+		return nil
+	}
+	admins, err := s.router.reg.AdminIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range s.cfg.Admins {
+		if !slices.Contains(admins, id) {
+			admins = append(admins, id)
+		}
+	}
+	for _, id := range admins {
+		if _, _, err := s.api.PostMessageContext(ctx, id, slack.MsgOptionText(text, false),
+			slack.MsgOptionBlocks(section("```"+clipChars(strings.TrimRight(text, "\n"), maxSectionChars-10)+"```"))); err != nil {
+			s.logger.WarnContext(ctx, "admin notice not delivered", "user", id, "err", err)
+		}
+	}
+	return nil
 }

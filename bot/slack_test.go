@@ -676,3 +676,31 @@ func TestSlackTripEventsThreaded(t *testing.T) {
 		t.Errorf("trip %s at %s, want delayed at pickup", got.Status, got.Milestone)
 	}
 }
+
+// The sheet sync's notice reaches each admin once, in a DM, whichever of
+// two replicas reads it, with or without an alert channel.
+func TestSlackAdminNotice(t *testing.T) {
+	f := newPooledFixture(t)
+	fake := slackfake.NewServer(t)
+	startSlack(t, f, fake, nil)
+	startSlack(t, f, fake, func(c *bot.SlackConfig) { c.Admins = []string{"U0EXTRA01"} })
+	// Both replicas' consumer groups exist before the notice is published.
+	time.Sleep(300 * time.Millisecond)
+	ingest.NewNotifier(f.rdb, f.prefix+"notifications", f.db, nil).PublishNotice(context.Background(), "sync",
+		"Sheet sync: 85 rows read, 1 changed, 1 bad.\nBad rows: Trucks row 4: status \"broken\"")
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && len(fake.Calls("chat.postMessage")) < 2 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // room for a duplicate
+	got := map[string]int{}
+	for _, c := range fake.Calls("chat.postMessage") {
+		got[c.Params.Get("channel")]++
+		if !strings.Contains(c.Params.Get("text"), "Trucks row 4") {
+			t.Errorf("notice text %q", c.Params.Get("text"))
+		}
+	}
+	if got[admin] != 1 || got["UQ07YKEL3IY"] != 1 || len(got) < 2 {
+		t.Errorf("notices by user %v, want one to each admin", got)
+	}
+}

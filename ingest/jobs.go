@@ -20,7 +20,8 @@ import (
 type Job struct {
 	Name  string
 	Every time.Duration // run every this long…
-	Daily string        // …or at this local time each day ("06:00")
+	Daily string        // …or at this local time each day ("06:00")…
+	Cron  string        // …or on this five-field cron schedule, local time
 	Run   func(ctx context.Context) error
 }
 
@@ -86,6 +87,10 @@ func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, log
 		case j.Every > 0:
 			def = gocron.DurationJob(j.Every)
 			locker.hold[j.Name] = j.Every * 9 / 10
+		case j.Cron != "":
+			def = gocron.CronJob(j.Cron, false)
+			// Replicas' clocks differ by seconds, not a minute.
+			locker.hold[j.Name] = 50 * time.Second
 		case j.Daily != "":
 			at, err := time.Parse("15:04", j.Daily)
 			if err != nil {

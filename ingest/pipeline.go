@@ -241,6 +241,19 @@ func (n *Notifier) PublishTripEvents(ctx context.Context, evs []store.TripEvent)
 	}
 }
 
+// PublishNotice adds a notice for people (kind "sync": the sheet sync's
+// result, for the admins).
+func (n *Notifier) PublishNotice(ctx context.Context, kind, text string) {
+	if n == nil {
+		return
+	}
+	if err := n.rdb.XAdd(ctx, &redis.XAddArgs{Stream: n.stream, MaxLen: 100_000, Approx: true, Values: []any{
+		"type", "notice", "kind", kind, "text", text, "started_at", time.Now().UTC().Format(time.RFC3339),
+	}}).Err(); err != nil {
+		n.logger.Warn("notice not published", "kind", kind, "err", err)
+	}
+}
+
 // Sweep publishes alerts stored more than a grace period ago but not yet
 // published.
 func (n *Notifier) Sweep(ctx context.Context) error {

@@ -220,16 +220,18 @@ type SheetSync struct {
 }
 
 // Run syncs once as actor. With dryRun nothing is written and the report
-// says what would change. The result is recorded in sync_status either
-// way, unless dry.
+// says what would change. Otherwise the result is recorded in sync_status,
+// and rep.News says whether its problems are a set not yet notified.
 func (s *SheetSync) Run(ctx context.Context, actor string, dryRun bool) (store.SyncReport, error) {
 	rep := store.SyncReport{Source: "sheets", StartedAt: time.Now()}
 	finish := func(err error) (store.SyncReport, error) {
 		rep.Duration, rep.Err = time.Since(rep.StartedAt), err
 		if !dryRun {
-			if _, rerr := s.DB.RecordSync(context.WithoutCancel(ctx), rep); rerr != nil && s.Logger != nil {
+			news, rerr := s.DB.RecordSync(context.WithoutCancel(ctx), rep)
+			if rerr != nil && s.Logger != nil {
 				s.Logger.Warn("sync status not recorded", "err", rerr)
 			}
+			rep.News = news
 		}
 		return rep, err
 	}
@@ -255,4 +257,45 @@ func (s *SheetSync) Run(ctx context.Context, actor string, dryRun bool) (store.S
 	rep.Diff = diff
 	rep.Problems = append(rep.Problems, refused...)
 	return finish(err)
+}
+
+// SyncSummary is a sync's result in a few lines for people: what changed,
+// table by table, and the bad rows. verbose lists the changed rows' keys
+// too (the --dry-run diff).
+func SyncSummary(rep store.SyncReport, dryRun, verbose bool) string {
+	var b strings.Builder
+	verb := "Sheet sync"
+	if dryRun {
+		verb = "Sheet sync (dry run: nothing written)"
+	}
+	if rep.Err != nil {
+		fmt.Fprintf(&b, "%s failed: %v\n", verb, rep.Err)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s: %d rows read, %d changed, %d bad, in %s.\n", verb, rep.RowsRead, rep.Diff.Changed(), len(rep.Problems),
+		rep.Duration.Round(time.Millisecond))
+	for _, name := range []string{"organizations", "locations", "trucks", "drivers", "users"} {
+		t := rep.Diff[name]
+		if t == nil || t.Changed() == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s: %d new, %d updated, %d deactivated, %d unchanged\n", name, len(t.Inserted), len(t.Updated), len(t.Deactivated), t.Unchanged)
+		if verbose {
+			for _, l := range []struct {
+				sign string
+				keys []string
+			}{{"+", t.Inserted}, {"~", t.Updated}, {"-", t.Deactivated}} {
+				for _, k := range l.keys {
+					fmt.Fprintf(&b, "    %s %s\n", l.sign, k)
+				}
+			}
+		}
+	}
+	if len(rep.Problems) > 0 {
+		b.WriteString("Bad rows (fix them in the sheet; the other rows were applied):\n")
+		for _, p := range rep.Problems {
+			fmt.Fprintf(&b, "  %s\n", p)
+		}
+	}
+	return b.String()
 }

@@ -234,6 +234,9 @@ type SyncReport struct {
 	Diff      SyncDiff
 	Problems  []string // bad rows: "Trucks row 12: …"
 	Err       error    // the sync failed as a whole
+	// News is set by RecordSync's caller when the problems are a set the
+	// admins were not told of yet.
+	News bool
 }
 
 // ProblemsHash names a set of problems, so that the same set is reported
@@ -294,4 +297,13 @@ func (db *DB) MarkSyncNotified(ctx context.Context, source, hash string) error {
 		return fmt.Errorf("store: mark sync notified: %w", err)
 	}
 	return nil
+}
+
+// AdminUserIDs are the Slack ids of the active admins in the users table.
+func (db *DB) AdminUserIDs(ctx context.Context) ([]string, error) {
+	rows, err := db.conn.Query(ctx, `SELECT slack_user_id FROM users WHERE role = 'admin' AND active ORDER BY slack_user_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: admins: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -40,3 +40,8 @@ func (r *Registry) PostTripEvents(ctx context.Context, limit int,
 	post func(ctx context.Context, n TripNotice) (channel, rootTS string, err error)) (int, error) {
 	return r.deps.DB.PostTripEvents(ctx, limit, time.Hour, r.Now(), post)
 }
+
+// AdminIDs are the Slack ids of the active users whose role is admin.
+func (r *Registry) AdminIDs(ctx context.Context) ([]string, error) {
+	return r.deps.DB.AdminUserIDs(ctx)
+}
