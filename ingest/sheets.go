@@ -54,8 +54,10 @@ type SheetReader struct {
 	// MaxAttempts bounds one read's requests (6).
 	MaxAttempts int
 	// Sleep waits between attempts (tests make it instant).
-	Sleep   func(ctx context.Context, d time.Duration) error
-	limiter *rate.Limiter
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Limiter spaces the requests: one a second, so never more than 60 a
+	// minute however often a sync is asked for.
+	Limiter *rate.Limiter
 	logger  *slog.Logger
 }
 
@@ -80,7 +82,7 @@ func NewSheetReader(ctx context.Context, spreadsheetID, credentialsFile, apiURL 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &SheetReader{svc: svc, SpreadsheetID: spreadsheetID, Tabs: tabs, MaxAttempts: 6,
-		Sleep: sleepCtx, limiter: rate.NewLimiter(rate.Every(time.Second), 1), logger: logger}, nil
+		Sleep: sleepCtx, Limiter: rate.NewLimiter(rate.Every(time.Second), 1), logger: logger}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -105,7 +107,7 @@ func (r *SheetReader) Read(ctx context.Context) ([]Table, error) {
 	}
 	var resp *sheets.BatchGetValuesResponse
 	for attempt := 1; ; attempt++ {
-		if err := r.limiter.Wait(ctx); err != nil {
+		if err := r.Limiter.Wait(ctx); err != nil {
 			return nil, err
 		}
 		var err error
