@@ -70,6 +70,9 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 		for _, s := range res {
 			for _, m := range s.Messages {
 				last = m.ID
+				if kind, _ := m.Values["kind"].(string); quietKinds[kind] {
+					continue
+				}
 				line, key, started := alertLine(m.Values, f.Zone)
 				now := f.Now()
 				if t, ok := shown[key]; (ok && now.Sub(t) < f.Quiet) || (!started.IsZero() && now.Sub(started) > f.MaxAge) {

@@ -44,7 +44,8 @@ func TestAlertFeed(t *testing.T) {
 		Now: func() time.Time { return time.Date(2026, 12, 4, 8, 20, 0, 0, time.UTC) }}).Run(ctx, out)
 	add("T11985LA", "overspeed", "")
 	add("T11985LA", "overspeed", "") // the same episode kind again: quiet
-	add("T63530LA", "geofence_enter", "ESSLIBRA")
+	add("T63530LA", "geofence_enter", "ESSLIBRA") // every truck enters places all day: quiet
+	add("T63530LA", "idle", "ESSLIBRA")
 	old := func() { // an alert from a backfill, hours old: not news
 		if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: []any{"kind", "idle", "truck", "T76510LA",
 			"started_at", "2026-12-04T02:00:00Z"}}).Err(); err != nil {
@@ -67,7 +68,7 @@ func TestAlertFeed(t *testing.T) {
 			t.Fatalf("got %q", got)
 		}
 	}
-	want := []string{"⚠ T11985LA: overspeed (09:14)", "⚠ T63530LA: geofence enter at ESSLIBRA (09:14)",
+	want := []string{"⚠ T11985LA: overspeed (09:14)", "⚠ T63530LA: idle at ESSLIBRA (09:14)",
 		"🚚 T11985LA trip 04/Dec/2026-T11985LA-DA01: Loaded and left pickup ESSLIBRA · 09:16"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)

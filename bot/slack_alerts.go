@@ -33,6 +33,11 @@ const (
 	alertMaxAge = time.Hour
 )
 
+// quietKinds are alerts the channel does not post: every truck enters and
+// leaves places all day. Arrivals at and departures from a trip's pickup
+// and delivery reach the channel as the trip's events instead.
+var quietKinds = map[string]bool{"geofence_enter": true, "geofence_exit": true, "GeofenceAlert": true}
+
 // alertGroup is a truck's alert message of the last ten minutes.
 type alertGroup struct {
 	Channel string  `json:"channel"`
@@ -108,6 +113,9 @@ func (s *Slack) postAlert(ctx context.Context, m redis.XMessage) error {
 	}
 	idText, _ := m.Values["alert_id"].(string)
 	id, err := strconv.ParseInt(idText, 10, 64)
+	if kind, _ := m.Values["kind"].(string); quietKinds[kind] {
+		return nil // stored for /fleet alerts; a trip's arrivals and departures are its events
+	}
 	if err != nil || s.cfg.AlertChannel == "" {
 		return nil // not an alert (a trip's event: its own outbox posts it)
 	}

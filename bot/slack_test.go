@@ -469,10 +469,12 @@ func TestSlackAlerts(t *testing.T) {
 			StartedAt: now.Add(time.Duration(i) * time.Minute)})
 	}
 	in = append(in, store.LocoNavAlert{AlertID: 9100, Kind: "OverspeedAlert", TruckNumber: "T76510LA", VehicleNumber: "T76510LA", StartedAt: now},
+		// Trucks enter places all day: stored, not posted.
+		store.LocoNavAlert{AlertID: 9150, Kind: "GeofenceAlert", TruckNumber: "T76510LA", VehicleNumber: "T76510LA", StartedAt: now},
 		// A backfill's alert from yesterday is history, not news.
 		store.LocoNavAlert{AlertID: 9200, Kind: "OverspeedAlert", TruckNumber: "T76510LA", VehicleNumber: "T76510LA", StartedAt: now.Add(-26 * time.Hour)})
 	created, err := f.db.RecordLocoNavAlerts(ctx, in)
-	if err != nil || len(created) != 5 {
+	if err != nil || len(created) != 6 {
 		t.Fatalf("alerts: %v %d", err, len(created))
 	}
 	n := ingest.NewNotifier(f.rdb, f.prefix+"notifications", f.db, nil)

@@ -398,7 +398,7 @@ func applyFollow(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestones, 
 	// The departure delay is a fact of the fixes: it began DelayAfter past
 	// the departure and ended when the truck left.
 	if m.Departed == nil && !now.Before(late) || m.Departed != nil && m.Departed.After(late) {
-		add(EventDelayStarted, departureDelaySeq, &late, map[string]any{"reason": "not left pickup " + rules.DelayAfter.String() + " after the scheduled departure"})
+		add(EventDelayStarted, departureDelaySeq, &late, map[string]any{"reason": "not left pickup " + spell(rules.DelayAfter) + " after the scheduled departure"})
 		add(EventDelayCleared, departureDelaySeq, m.Departed, map[string]any{"reason": "left pickup"})
 	}
 	// An ETA delay is noticed: it starts and clears when seen.
@@ -409,7 +409,8 @@ func applyFollow(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestones, 
 		}
 		etaSeq = max(etaSeq, departureDelaySeq+1)
 		if reason == delayReasonETA {
-			add(EventDelayStarted, etaSeq, &now, map[string]any{"reason": "ETA more than " + rules.DelayAfter.String() + " past plan", "eta": eta.UTC().Format(time.RFC3339)})
+			add(EventDelayStarted, etaSeq, &now, map[string]any{"reason": "arriving late: the ETA is more than " + spell(rules.DelayAfter) + " past the planned arrival",
+				"eta": eta.UTC().Format(time.RFC3339), "planned_arrival": planned.UTC().Format(time.RFC3339)})
 		} else {
 			add(EventDelayCleared, etaSeq-1, &now, map[string]any{"reason": "ETA back within plan"})
 		}
@@ -831,4 +832,12 @@ func (db *DB) SetTripLocoNavStatus(ctx context.Context, tripID int64, status str
 		return false, fmt.Errorf("store: trip %d loconav status: %w", tripID, err)
 	}
 	return changed, nil
+}
+
+// spell writes a grace period as people say it: "2 h", "90 min".
+func spell(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d min", int(d.Minutes()))
 }
