@@ -43,7 +43,7 @@ func TestAlertFeed(t *testing.T) {
 	go (&bot.AlertFeed{RDB: rdb, Stream: stream, Zone: lagos, From: start,
 		Now: func() time.Time { return time.Date(2026, 12, 4, 8, 20, 0, 0, time.UTC) }}).Run(ctx, out)
 	add("T11985LA", "overspeed", "")
-	add("T11985LA", "overspeed", "") // the same episode kind again: quiet
+	add("T11985LA", "overspeed", "")              // the same episode kind again: quiet
 	add("T63530LA", "geofence_enter", "ESSLIBRA") // every truck enters places all day: quiet
 	add("T63530LA", "idle", "ESSLIBRA")
 	old := func() { // an alert from a backfill, hours old: not news
