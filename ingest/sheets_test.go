@@ -126,10 +126,18 @@ func TestSheetSyncBadRowsAndChanges(t *testing.T) {
 	ctx := context.Background()
 
 	trucks := sheetTab(t, "trucks.csv")
-	trucks[3][5] = "broken"                     // row 4: a status that is not one
-	trucks[4] = trucks[4][:1]                   // row 5: ragged, only the number (its other cells now blank)
-	trucks = append(trucks, trucks[6])          // a duplicate of row 7
-	trucks[7][8] = "KIRIKIRI_DEPOT"             // row 8: moved (a change)
+	trucks[3][5] = "broken"            // row 4: a status that is not one
+	trucks[4] = trucks[4][:1]          // row 5: ragged, only the number (its other cells now blank)
+	trucks = append(trucks, trucks[6]) // a duplicate of row 7
+	trucks[7][8] = "KIRIKIRI_DEPOT"    // row 8: moved (a change)
+	// An active truck's row naming a company no row names: the database
+	// refuses it.
+	k := 12
+	for trucks[k][5] != "active" {
+		k++
+	}
+	trucks[k][3] = "Nonexistent Haulage Ltd"
+	refused := trucks[k][0].(string)
 	removed := trucks[9][0].(string)            // row 10: gone from the sheet
 	trucks = append(trucks[:9], trucks[10:]...) //
 	e.fake.SetTab("Trucks", trucks)
@@ -137,6 +145,14 @@ func TestSheetSyncBadRowsAndChanges(t *testing.T) {
 	drivers[1][1] = 8061462783.0 // +2348061462783 typed as a number
 	e.fake.SetTab("Drivers", drivers)
 
+	before := map[string]string{}
+	for _, n := range []string{trucks[3][0].(string), refused} {
+		tr, err := e.db.TruckByNumber(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[n] = tr.Status
+	}
 	dry := e.run(t, true)
 	if got, _ := e.db.TruckByNumber(ctx, removed); got.Status == store.TruckInactive {
 		t.Fatal("a dry run deactivated a truck")
@@ -146,7 +162,7 @@ func TestSheetSyncBadRowsAndChanges(t *testing.T) {
 		t.Errorf("dry run said %d changes, the sync made %d", dry.Diff.Changed(), rep.Diff.Changed())
 	}
 	problems := strings.Join(rep.Problems, "\n")
-	for _, want := range []string{"Trucks row 4: status \"broken\"", "already given at Trucks row 7"} {
+	for _, want := range []string{"Trucks row 4: status \"broken\"", "already given at Trucks row 7", `company "Nonexistent Haulage Ltd" does not exist`} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("problems lack %q:\n%s", want, problems)
 		}
@@ -155,8 +171,10 @@ func TestSheetSyncBadRowsAndChanges(t *testing.T) {
 	if tr := rep.Diff["trucks"]; len(tr.Deactivated) != 1 || tr.Deactivated[0] != removed || len(tr.Updated) != 2 {
 		t.Errorf("trucks: updated %v, deactivated %v; want rows 5 and 8 updated and %s deactivated", tr.Updated, tr.Deactivated, removed)
 	}
-	if got, _ := e.db.TruckByNumber(ctx, trucks[3][0].(string)); got.Status != store.TruckActive {
-		t.Errorf("the truck of a bad row is %s, want it left active", got.Status)
+	for n, was := range before {
+		if got, _ := e.db.TruckByNumber(ctx, n); got.Status != was {
+			t.Errorf("%s, of a bad row, is %s; want it left %s", n, got.Status, was)
+		}
 	}
 	if got, _ := e.db.TruckByNumber(ctx, removed); got.Status != store.TruckInactive {
 		t.Errorf("%s is %s, want inactive (never deleted)", removed, got.Status)

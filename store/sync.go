@@ -66,7 +66,15 @@ func (db *DB) SyncFleet(ctx context.Context, actor string, in FleetImport, prese
 		var re *rowError
 		if errors.As(err, &re) {
 			problems = append(problems, re.ref+": "+reason(re.err))
-			in = bad
+			// The refused row stays as it was: its key must not look gone.
+			keep := map[string][]string{}
+			for k, v := range in.Keep {
+				keep[k] = append([]string(nil), v...)
+			}
+			if re.key != "" {
+				keep[re.table] = append(keep[re.table], re.key)
+			}
+			in, in.Keep = bad, keep
 			continue
 		}
 		if errors.Is(err, errDryRun) {
@@ -79,8 +87,8 @@ func (db *DB) SyncFleet(ctx context.Context, actor string, in FleetImport, prese
 
 // rowError is a row the database refused.
 type rowError struct {
-	ref string
-	err error
+	ref, table, key string
+	err             error
 }
 
 func (e *rowError) Error() string { return e.ref + ": " + e.err.Error() }
@@ -111,7 +119,7 @@ func (db *DB) syncOnce(ctx context.Context, actor string, in FleetImport, presen
 			c, err := upsertOrganization(ctx, tx, r.Value)
 			if err != nil {
 				without.Organizations = drop(in.Organizations, i)
-				return &rowError{r.Ref, err}
+				return &rowError{r.Ref, "organizations", strings.ToLower(strings.TrimSpace(r.Value.Name)), err}
 			}
 			key := strings.ToLower(strings.TrimSpace(r.Value.Name))
 			keys["organizations"] = append(keys["organizations"], key)
@@ -125,7 +133,7 @@ func (db *DB) syncOnce(ctx context.Context, actor string, in FleetImport, presen
 			}
 			if err != nil {
 				without.Locations = drop(in.Locations, i)
-				return &rowError{r.Ref, err}
+				return &rowError{r.Ref, "locations", LocationCode(r.Value.Code), err}
 			}
 			keys["locations"] = append(keys["locations"], LocationCode(r.Value.Code))
 			note("locations", LocationCode(r.Value.Code), c)
@@ -134,7 +142,7 @@ func (db *DB) syncOnce(ctx context.Context, actor string, in FleetImport, presen
 			c, err := upsertTruck(ctx, tx, r.Value)
 			if err != nil {
 				without.Trucks = drop(in.Trucks, i)
-				return &rowError{r.Ref, err}
+				return &rowError{r.Ref, "trucks", NormalizeTruckNumber(r.Value.Number), err}
 			}
 			keys["trucks"] = append(keys["trucks"], NormalizeTruckNumber(r.Value.Number))
 			note("trucks", NormalizeTruckNumber(r.Value.Number), c)
@@ -143,7 +151,7 @@ func (db *DB) syncOnce(ctx context.Context, actor string, in FleetImport, presen
 			c, err := upsertDriver(ctx, tx, r.Value)
 			if err != nil {
 				without.Drivers = drop(in.Drivers, i)
-				return &rowError{r.Ref, err}
+				return &rowError{r.Ref, "drivers", NormalizePhone(r.Value.Phone), err}
 			}
 			keys["drivers"] = append(keys["drivers"], NormalizePhone(r.Value.Phone))
 			note("drivers", r.Value.Name, c)
@@ -152,7 +160,7 @@ func (db *DB) syncOnce(ctx context.Context, actor string, in FleetImport, presen
 			c, err := upsertUser(ctx, tx, r.Value)
 			if err != nil {
 				without.Users = drop(in.Users, i)
-				return &rowError{r.Ref, err}
+				return &rowError{r.Ref, "users", r.Value.SlackUserID, err}
 			}
 			keys["users"] = append(keys["users"], r.Value.SlackUserID)
 			note("users", r.Value.SlackUserID, c)
