@@ -781,6 +781,20 @@ func FuzzParseFleet(f *testing.F) {
 			if err != nil {
 				continue
 			}
+			// A sheet's reading: the good rows always check out, whatever
+			// else the tab holds.
+			good, bad := ingest.ParseFleetRows(tbl)
+			checkImport(t, good)
+			if bad != nil && len(bad.Problems) == 0 {
+				t.Fatalf("%s: a FleetError without problems", name)
+			}
+			for _, keys := range good.Keep {
+				for _, k := range keys {
+					if k == "" {
+						t.Fatalf("%s: an empty key kept", name)
+					}
+				}
+			}
 			in, err := ingest.ParseFleet(tbl)
 			if err != nil {
 				var fe *ingest.FleetError
