@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -145,6 +146,7 @@ func TestTripsFollowSimulatedDay(t *testing.T) {
 		t.Errorf("detour factor %.2f (%v), want within (1, 3)", detour, err)
 	}
 	t.Logf("detour factor calibrated on the day's trips: %.2f", detour)
+	checkDayKPIs(t, db, s, start)
 
 	near := func(what string, got *time.Time, want time.Time) string {
 		switch {
@@ -252,4 +254,107 @@ func milestoneEvents(evs []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkDayKPIs computes the KPIs of the simulated Lagos day and holds them
+// to the simulator's truth: distance, dwell, turnaround and utilisation
+// within 1%; and a second computation gives the same row.
+func checkDayKPIs(t *testing.T, db *store.DB, s *sim.Sim, start time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	day := start.In(lagos)
+	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, lagos)
+	to := from.AddDate(0, 0, 1)
+	k, err := db.ComputeDay(ctx, from, lagos, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := db.ComputeDay(ctx, from, lagos, 2*time.Hour)
+	if err != nil || fmt.Sprint(again) != fmt.Sprint(k) {
+		t.Errorf("recomputing the day differs:\n%+v\n%+v", k, again)
+	}
+	truth := s.Truth()
+	within := func(what string, got, want float64) {
+		t.Helper()
+		if want == 0 || math.Abs(got-want)/want > 0.01 {
+			t.Errorf("%s = %.3f, truth %.3f (more than 1%% off)", what, got, want)
+		}
+	}
+	// Distance: the legs between each truck's fixes in the day, jumps over
+	// 150 km/h left out.
+	var km float64
+	last := map[string]sim.Fix{}
+	for _, f := range s.Fixes() {
+		if f.At.Before(from) || !f.At.Before(to) {
+			continue
+		}
+		if p, ok := last[f.TruckNumber]; ok {
+			d := haversineKm(p.Point, f.Point)
+			if secs := f.At.Sub(p.At).Seconds(); secs > 0 && d/secs*3600 <= 150 {
+				km += d
+			}
+		}
+		last[f.TruckNumber] = f
+	}
+	within("distance km", k.DistanceKm, km)
+	// Dwell: the true visits, clipped to the day.
+	var dwell float64
+	for _, v := range truth.Visits {
+		end := v.Exited
+		if end.IsZero() || end.After(to) {
+			end = to
+		}
+		begin := v.Entered
+		if begin.Before(from) {
+			begin = from
+		}
+		if end.After(begin) {
+			dwell += end.Sub(begin).Minutes()
+		}
+	}
+	var gotDwell float64
+	for _, p := range k.Dwell {
+		gotDwell += p.Minutes
+	}
+	within("dwell minutes", gotDwell, dwell)
+	// Turnaround: pickup arrival to back at base, for trips back that day.
+	var tat float64
+	n := 0
+	for _, tr := range truth.Trips {
+		if !tr.Returned.IsZero() && !tr.Returned.Before(from) && tr.Returned.Before(to) {
+			tat += tr.Returned.Sub(tr.AtPickup).Minutes()
+			n++
+		}
+	}
+	if n == 0 || k.TurnaroundTrips != n {
+		t.Errorf("%d trips with a turnaround, truth %d", k.TurnaroundTrips, n)
+	} else {
+		within("turnaround minutes", k.TurnaroundMinutes, tat/float64(n))
+	}
+	// Time utilisation: trip hours (pickup arrival to back, or the day's
+	// end) over the active trucks' day.
+	var hours float64
+	for _, tr := range truth.Trips {
+		b, e := tr.AtPickup, tr.Returned
+		if e.IsZero() || e.After(to) {
+			e = to
+		}
+		if b.Before(from) {
+			b = from
+		}
+		if e.After(b) {
+			hours += e.Sub(b).Hours()
+		}
+	}
+	within("trip hours", k.TripHours, hours)
+	t.Logf("day KPIs: %d started, %d completed, turnaround %.0f min over %d trips, %.1f trip-hours, %.0f km, utilisation %.0f%%",
+		k.TripsStarted, k.TripsCompleted, k.TurnaroundMinutes, k.TurnaroundTrips, k.TripHours, k.DistanceKm, 100*k.Utilisation)
+}
+
+func haversineKm(a, b store.Point) float64 {
+	const r = 6371.0088
+	la1, la2 := a.Lat*math.Pi/180, b.Lat*math.Pi/180
+	dla, dlo := la2-la1, (b.Lon-a.Lon)*math.Pi/180
+	h := math.Sin(dla/2)*math.Sin(dla/2) + math.Cos(la1)*math.Cos(la2)*math.Sin(dlo/2)*math.Sin(dlo/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
 }

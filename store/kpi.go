@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// KPI rules that are not data.
+const (
+	// glitchKmh (see history.go) is the implied speed above which a leg
+	// between two fixes is a GPS jump, left out of the distance.
+	// idleLegMax is the longest gap between two fixes counted as idling:
+	// a silent tracker is not an idling truck.
+	idleLegMax = 10 * time.Minute
+	idleKmh    = 3.0
+)
+
+// DayKPIs are the fleet's numbers for one local day, each defined once,
+// here; the report, fleet_metrics and /fleet report read them.
+type DayKPIs struct {
+	Day string `json:"day"` // YYYY-MM-DD, local
+
+	// TripsStarted left pickup during the day; TripsCompleted were
+	// delivered during it.
+	TripsStarted   int `json:"trips_started"`
+	TripsCompleted int `json:"trips_completed"`
+	// OnTimeDepartures of TripsStarted left within the tolerance of their
+	// scheduled departure; OnTimeDeliveries of TripsCompleted were
+	// delivered within it of their planned arrival.
+	OnTimeDepartures int `json:"on_time_departures"`
+	OnTimeDeliveries int `json:"on_time_deliveries"`
+	// Turnaround, over the trips back at base during the day: pickup
+	// arrival → delivery offload, offload → back at base, and the whole.
+	TurnaroundTrips        int            `json:"turnaround_trips"`
+	PickupToOffloadMinutes float64        `json:"pickup_to_offload_minutes"`
+	OffloadToReturnMinutes float64        `json:"offload_to_return_minutes"`
+	TurnaroundMinutes      float64        `json:"turnaround_minutes"`
+	ActiveTrucks           int            `json:"active_trucks"`
+	TrucksOnTrips          int            `json:"trucks_on_trips"` // with at least one trip-hour
+	TripHours              float64        `json:"trip_hours"`
+	Utilisation            float64        `json:"utilisation"`      // TrucksOnTrips / ActiveTrucks
+	TimeUtilisation        float64        `json:"time_utilisation"` // TripHours / (ActiveTrucks × 24 h)
+	DistanceKm             float64        `json:"distance_km"`
+	IdleHours              float64        `json:"idle_hours"` // ignition on, not moving
+	Delays                 int            `json:"delays"`     // delays that began during the day
+	AlertsByKind           map[string]int `json:"alerts_by_kind"`
+	Dwell                  []PlaceDwell   `json:"dwell"` // by place, longest first
+}
+
+// PlaceDwell is the time trucks spent at a place during the day.
+type PlaceDwell struct {
+	Code    string  `json:"code"`
+	Visits  int     `json:"visits"`
+	Minutes float64 `json:"minutes"` // in the day, summed
+}
+
+// ComputeDay computes the KPIs of the local day starting at dayStart (in
+// zone), stores them (daily_fleet_metrics, and daily_metrics per truck)
+// and returns them. Recomputing a day writes the same rows; tolerance is
+// the on-time grace.
+func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Location, tolerance time.Duration) (DayKPIs, error) {
+	y, m, d := dayStart.In(zone).Date()
+	from := time.Date(y, m, d, 0, 0, 0, 0, zone)
+	to := from.AddDate(0, 0, 1)
+	k := DayKPIs{Day: from.Format(time.DateOnly), AlertsByKind: map[string]int{}}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var p2o, o2r, tat *float64
+		if err := tx.QueryRow(ctx, `SELECT
+				count(*) FILTER (WHERE actual_departure >= $1 AND actual_departure < $2),
+				count(*) FILTER (WHERE actual_departure >= $1 AND actual_departure < $2 AND actual_departure <= scheduled_departure + $3::interval),
+				count(*) FILTER (WHERE offloaded_at >= $1 AND offloaded_at < $2),
+				count(*) FILTER (WHERE offloaded_at >= $1 AND offloaded_at < $2 AND offloaded_at <= coalesce(planned_arrival, scheduled_departure) + $3::interval),
+				count(*) FILTER (WHERE returned_at >= $1 AND returned_at < $2 AND at_pickup_at IS NOT NULL AND offloaded_at IS NOT NULL),
+				avg(extract(epoch FROM offloaded_at - at_pickup_at) / 60) FILTER (WHERE returned_at >= $1 AND returned_at < $2 AND at_pickup_at IS NOT NULL AND offloaded_at IS NOT NULL),
+				avg(extract(epoch FROM returned_at - offloaded_at) / 60) FILTER (WHERE returned_at >= $1 AND returned_at < $2 AND at_pickup_at IS NOT NULL AND offloaded_at IS NOT NULL),
+				avg(extract(epoch FROM returned_at - at_pickup_at) / 60) FILTER (WHERE returned_at >= $1 AND returned_at < $2 AND at_pickup_at IS NOT NULL AND offloaded_at IS NOT NULL)
+			FROM trips WHERE status <> 'cancelled'`, from, to, tolerance).Scan(&k.TripsStarted, &k.OnTimeDepartures,
+			&k.TripsCompleted, &k.OnTimeDeliveries, &k.TurnaroundTrips, &p2o, &o2r, &tat); err != nil {
+			return fmt.Errorf("trips: %w", err)
+		}
+		k.PickupToOffloadMinutes, k.OffloadToReturnMinutes, k.TurnaroundMinutes = deref(p2o), deref(o2r), deref(tat)
+
+		// Utilisation: a trip runs from arriving at pickup (or leaving it)
+		// to back at base (or closed, or the day's end).
+		if err := tx.QueryRow(ctx, `WITH span AS (
+				SELECT truck_id, greatest(coalesce(at_pickup_at, actual_departure), $1) AS s,
+					least(coalesce(returned_at, closed_at, $2), $2) AS e
+				FROM trips WHERE status <> 'cancelled' AND coalesce(at_pickup_at, actual_departure) < $2
+				  AND coalesce(returned_at, closed_at, $2) > $1)
+			SELECT (SELECT count(*) FROM trucks WHERE status = 'active'),
+				count(DISTINCT truck_id) FILTER (WHERE e - s >= interval '1 hour'),
+				coalesce(sum(extract(epoch FROM e - s)) / 3600, 0)
+			FROM span WHERE e > s`, from, to).Scan(&k.ActiveTrucks, &k.TrucksOnTrips, &k.TripHours); err != nil {
+			return fmt.Errorf("utilisation: %w", err)
+		}
+		if k.ActiveTrucks > 0 {
+			k.Utilisation = float64(k.TrucksOnTrips) / float64(k.ActiveTrucks)
+			k.TimeUtilisation = k.TripHours / (float64(k.ActiveTrucks) * to.Sub(from).Hours())
+		}
+
+		// Per truck, from the positions: distance (GPS jumps left out),
+		// moving and idle time. Written to daily_metrics.
+		if _, err := tx.Exec(ctx, `DELETE FROM daily_metrics WHERE day = $1`, from.Format(time.DateOnly)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `WITH f AS (
+				SELECT truck_id, fix_time, position, speed_kmh, ignition,
+					lag(position) OVER w AS prev_pos, lag(fix_time) OVER w AS prev_time,
+					lag(speed_kmh) OVER w AS prev_speed, lag(ignition) OVER w AS prev_ign
+				FROM vehicle_positions WHERE fix_time >= $2 AND fix_time < $3
+				WINDOW w AS (PARTITION BY truck_id ORDER BY fix_time)),
+			legs AS (
+				SELECT truck_id, ST_Distance(prev_pos, position) AS metres, extract(epoch FROM fix_time - prev_time) AS secs,
+					prev_speed, prev_ign FROM f WHERE prev_pos IS NOT NULL)
+			INSERT INTO daily_metrics (day, truck_id, distance_km, moving_minutes, idle_minutes, trips_completed, turnaround_minutes)
+			SELECT $1::date, l.truck_id,
+				coalesce(sum(metres) FILTER (WHERE secs > 0 AND metres / secs * 3.6 <= $4), 0) / 1000,
+				coalesce(sum(secs) FILTER (WHERE prev_speed > $5 AND secs <= $6), 0) / 60,
+				coalesce(sum(secs) FILTER (WHERE coalesce(prev_speed, 0) <= $5 AND prev_ign AND secs <= $6), 0) / 60,
+				(SELECT count(*) FROM trips t WHERE t.truck_id = l.truck_id AND t.offloaded_at >= $2 AND t.offloaded_at < $3),
+				(SELECT avg(extract(epoch FROM t.returned_at - t.at_pickup_at) / 60) FROM trips t
+				 WHERE t.truck_id = l.truck_id AND t.returned_at >= $2 AND t.returned_at < $3 AND t.at_pickup_at IS NOT NULL)
+			FROM legs l GROUP BY l.truck_id`,
+			from.Format(time.DateOnly), from, to, glitchKmh, idleKmh, idleLegMax.Seconds()); err != nil {
+			return fmt.Errorf("per truck: %w", err)
+		}
+		var idleMin float64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(distance_km), 0), coalesce(sum(idle_minutes), 0) FROM daily_metrics WHERE day = $1`,
+			from.Format(time.DateOnly)).Scan(&k.DistanceKm, &idleMin); err != nil {
+			return err
+		}
+		k.IdleHours = idleMin / 60
+
+		// Dwell per place: visits overlapping the day, clipped to it.
+		rows, err := tx.Query(ctx, `SELECT l.code, count(*),
+				sum(extract(epoch FROM least(coalesce(v.exited_at, $2), $2) - greatest(v.entered_at, $1))) / 60 AS minutes
+			FROM geofence_visits v JOIN locations l ON l.id = v.location_id
+			WHERE v.entered_at < $2 AND coalesce(v.exited_at, $2) > $1
+			GROUP BY l.code ORDER BY minutes DESC, l.code`, from, to)
+		if err != nil {
+			return fmt.Errorf("dwell: %w", err)
+		}
+		if k.Dwell, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PlaceDwell, error) {
+			var p PlaceDwell
+			err := r.Scan(&p.Code, &p.Visits, &p.Minutes)
+			return p, err
+		}); err != nil {
+			return fmt.Errorf("dwell: %w", err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM trip_events WHERE kind = 'delay_started' AND at >= $1 AND at < $2`,
+			from, to).Scan(&k.Delays); err != nil {
+			return fmt.Errorf("delays: %w", err)
+		}
+		rows, err = tx.Query(ctx, `SELECT kind, count(*) FROM alerts WHERE started_at >= $1 AND started_at < $2 GROUP BY kind`, from, to)
+		if err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		var kind string
+		var n int
+		if _, err := pgx.ForEachRow(rows, []any{&kind, &n}, func() error { k.AlertsByKind[kind] = n; return nil }); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		body, err := json.Marshal(k)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO daily_fleet_metrics (day, kpis) VALUES ($1, $2)
+			ON CONFLICT (day) DO UPDATE SET kpis = EXCLUDED.kpis, computed_at = now()`, from.Format(time.DateOnly), body)
+		return err
+	})
+	if err != nil {
+		return DayKPIs{}, fmt.Errorf("store: compute day %s: %w", k.Day, err)
+	}
+	return k, nil
+}
+
+// StoredDay returns a day's KPIs as last computed (ErrNotFound if never).
+func (db *DB) StoredDay(ctx context.Context, day string) (DayKPIs, error) {
+	var k DayKPIs
+	var body []byte
+	err := db.conn.QueryRow(ctx, `SELECT kpis FROM daily_fleet_metrics WHERE day = $1`, day).Scan(&body)
+	if err == pgx.ErrNoRows {
+		return k, fmt.Errorf("store: day %s: %w", day, ErrNotFound)
+	}
+	if err != nil {
+		return k, fmt.Errorf("store: day %s: %w", day, err)
+	}
+	return k, json.Unmarshal(body, &k)
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
