@@ -44,6 +44,7 @@ type Config struct {
 	SheetsAPIURL                 string
 	SheetsTabs                   [5]string // organizations, locations, trucks, drivers, users
 	SheetsSyncCron               string
+	ReportCron                   string
 
 	ReportTimezone *time.Location
 	Admins         []string // Slack user ids with the admin role whatever the users table says
@@ -187,6 +188,14 @@ var options = []option{
 			for i, p := range parts {
 				c.SheetsTabs[i] = strings.TrimSpace(p)
 			}
+			return nil
+		}},
+	{Name: "REPORT_CRON", Default: "0 6 * * *", Doc: "when the daily report of yesterday is posted: a five-field cron schedule in REPORT_TIMEZONE",
+		set: func(c *Config, v string) error {
+			if len(strings.Fields(v)) != 5 {
+				return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
+			}
+			c.ReportCron = v
 			return nil
 		}},
 	{Name: "SHEETS_SYNC_CRON", Default: "*/15 * * * *", Doc: "when the sheet sync runs: a five-field cron schedule in REPORT_TIMEZONE",

@@ -60,7 +60,11 @@ Commands:
   replay [--from T] [--to T]
                     re-run archived LocoNav events through the consumers (idempotent)
   job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox,
-                    expire-actions, follow-trips, loconav-poll, loconav-trips, sheets-sync)
+                    expire-actions, follow-trips, daily-report, loconav-poll, loconav-trips,
+                    sheets-sync)
+  report [--date YYYY-MM-DD] [--dry-run]
+                    the day's operations report (yesterday's by default), posted to
+                    SLACK_REPORT_CHANNEL or updated there; --dry-run prints its Block Kit
   sync-sheets [--dry-run]
                     read the Google Sheet's master data now and apply the good rows;
                     --dry-run prints what would change and writes nothing
@@ -110,7 +114,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	migrate, asJSON, noConsole, dryRun := false, false, false, false
-	var from, to, simulate, as string
+	var from, to, simulate, as, date string
 	switch cmd {
 	case "run":
 		fs.BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
@@ -122,6 +126,9 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		fs.StringVar(&as, "as", "", "act as this Slack user id, with their role")
 	case "sync-sheets":
 		fs.BoolVar(&dryRun, "dry-run", false, "print what would change; write nothing")
+	case "report":
+		fs.StringVar(&date, "date", "", "the day, YYYY-MM-DD (default: yesterday)")
+		fs.BoolVar(&dryRun, "dry-run", false, "print the report's Block Kit; post nothing")
 	case "replay":
 		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
 		fs.StringVar(&to, "to", "", "replay up to this receive time, exclusive (default: now)")
@@ -132,7 +139,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return badInput(err)
 	}
-	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0, "console": 0, "sync-sheets": 0}
+	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0, "console": 0, "sync-sheets": 0, "report": 0}
 	n, known := wantArgs[cmd]
 	if !known {
 		fmt.Fprint(stderr, usage)
@@ -196,6 +203,8 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		return consoleCmd(ctx, cfg, logger, as, os.Stdin, stdout)
 	case "sync-sheets":
 		return syncSheetsCmd(ctx, cfg, logger, dryRun, stdout)
+	case "report":
+		return reportCmd(ctx, cfg, logger, date, dryRun, stdout)
 	default:
 		return runCmd(ctx, cfg, logger, migrate, simulate, console)
 	}
@@ -419,6 +428,15 @@ func (a *app) jobs() []ingest.Job {
 			return err
 		}},
 	}
+	// The 06:00 report: yesterday's, computed and posted (or updated).
+	jobs = append(jobs, ingest.Job{Name: "daily-report", Cron: a.cfg.ReportCron, Run: func(ctx context.Context) error {
+		rep, err := a.tools.DailyReport(ctx, time.Now().In(a.cfg.ReportTimezone).AddDate(0, 0, -1))
+		if err != nil || a.cfg.SlackBotToken == "" || a.cfg.SlackReportChannel == "" {
+			return err
+		}
+		_, err = a.postReport(ctx, rep)
+		return err
+	}})
 	if a.sheets != nil {
 		jobs = append(jobs, ingest.Job{Name: "sheets-sync", Cron: a.cfg.SheetsSyncCron, Run: func(ctx context.Context) error {
 			_, err := a.syncSheets(ctx, "sheets-sync", false)

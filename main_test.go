@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/watchtower-fleet/watchtower/bot/slackfake"
 	"github.com/watchtower-fleet/watchtower/ingest/sheetstest"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
@@ -632,5 +634,27 @@ func TestSyncSheetsCommand(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, map[string]string{"DATABASE_URL": s.URL}, "sync-sheets"); exitCode(err) != 2 {
 		t.Errorf("sync-sheets without a sheet = %v, want exit 2", err)
+	}
+}
+
+// `watchtower report --dry-run` prints the day's Block Kit, chart
+// included; a bad --date is bad input.
+func TestReportCommand(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewSchema(t)
+	e := map[string]string{"DATABASE_URL": s.URL, "LOG_FORMAT": "json"}
+	if _, stderr, err := runCLI(t, e, "migrate"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, stderr)
+	}
+	out, stderr, err := runCLI(t, e, "report", "--date", "2026-12-03", "--dry-run")
+	if err != nil || !strings.Contains(out, `"data_visualization"`) || !strings.Contains(out, "Fleet report · Thu 3 Dec 2026") {
+		t.Fatalf("report --dry-run: %v\n%.2000s\n%s", err, out, stderr)
+	}
+	var blocks slack.Blocks
+	if err := json.Unmarshal([]byte(out), &blocks); err != nil || len(blocks.BlockSet) == 0 {
+		t.Errorf("the dry run is not Block Kit JSON: %v", err)
+	}
+	if _, _, err := runCLI(t, e, "report", "--date", "3/12/2026"); exitCode(err) != 2 {
+		t.Errorf("report --date 3/12/2026 = %v, want exit 2", err)
 	}
 }

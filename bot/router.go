@@ -7,8 +7,10 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/watchtower-fleet/watchtower/tools"
 )
@@ -83,6 +85,17 @@ func (r *Router) Handle(ctx context.Context, m Message, progress func(tools.Prog
 		return tools.Reply{Text: r.reg.Help(m.Caller.Role)}
 	case cmd.Sync:
 		return r.sync(ctx, m.Caller)
+	case cmd.Report:
+		day, err := tools.ParseDay(cmd.ReportDay, r.reg.Now(), r.reg.Zone())
+		if err != nil {
+			return tools.Reply{Text: fmt.Sprintf("I can't read %q as a day: try yesterday, 2026-12-03 or monday.", cmd.ReportDay), Failed: true}
+		}
+		rep, err := r.reg.DailyReport(ctx, day)
+		if err != nil {
+			return r.failed(ctx, "report", err)
+		}
+		v := rep.View()
+		return tools.Reply{Text: v.Text, Views: []tools.View{v}}
 	}
 	return tools.ReplyFor(r.reg.InvokeArgs(ctx, m.Caller, cmd.Tool, cmd.Args))
 }
@@ -101,8 +114,26 @@ func (r *Router) Press(ctx context.Context, c tools.Caller, b tools.Button) tool
 		return tools.ReplyFor(r.reg.InvokeArgs(ctx, c, "truck_location", tools.TruckArgs{Truck: b.Value}))
 	case tools.ActionShare:
 		return tools.ReplyFor(r.reg.InvokeArgs(ctx, c, "trip_status", tools.TripArgs{Trip: &b.Value}))
+	case tools.ActionReportDetails:
+		day, err := time.ParseInLocation(time.DateOnly, b.Value, r.reg.Zone())
+		if err != nil {
+			return tools.Reply{Text: "That button does nothing any more.", Failed: true}
+		}
+		rep, err := r.reg.DailyReport(ctx, day)
+		if err != nil {
+			return r.failed(ctx, "report details", err)
+		}
+		v := rep.Details()
+		return tools.Reply{Text: v.Text, Views: []tools.View{v}}
 	}
 	return tools.Reply{Text: "That button does nothing any more.", Failed: true}
+}
+
+// failed is a plain sentence with a reference that is also logged.
+func (r *Router) failed(ctx context.Context, what string, err error) tools.Reply {
+	ref := tools.Ref(err)
+	r.logger.ErrorContext(ctx, what, "err", err, "ref", ref)
+	return tools.Reply{Text: "Something went wrong on our side (ref " + ref + ").", Failed: true}
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

@@ -257,7 +257,7 @@ func (s *Slack) onButton(ctx context.Context, cb slack.InteractionCallback, a *s
 		return
 	}
 	switch action {
-	case tools.ActionShare:
+	case tools.ActionShare, tools.ActionReportDetails:
 		// The link is for the channel to see: a message in the card's
 		// thread.
 		thread := cb.Container.ThreadTs

@@ -265,11 +265,11 @@ func checkDayKPIs(t *testing.T, db *store.DB, s *sim.Sim, start time.Time) {
 	day := start.In(lagos)
 	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, lagos)
 	to := from.AddDate(0, 0, 1)
-	k, err := db.ComputeDay(ctx, from, lagos, 2*time.Hour)
+	k, err := db.ComputeDay(ctx, from, lagos, 2*time.Hour, to.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := db.ComputeDay(ctx, from, lagos, 2*time.Hour)
+	again, err := db.ComputeDay(ctx, from, lagos, 2*time.Hour, to.Add(2*time.Hour))
 	if err != nil || fmt.Sprint(again) != fmt.Sprint(k) {
 		t.Errorf("recomputing the day differs:\n%+v\n%+v", k, again)
 	}

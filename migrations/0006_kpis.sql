@@ -4,5 +4,8 @@
 CREATE TABLE daily_fleet_metrics (
     day         date PRIMARY KEY,
     kpis        jsonb NOT NULL,
-    computed_at timestamptz NOT NULL DEFAULT now()
+    computed_at timestamptz NOT NULL DEFAULT now(),
+    -- The day's report message, updated in place when the day is rerun.
+    slack_channel text NOT NULL DEFAULT '',
+    slack_ts      text NOT NULL DEFAULT ''
 );

@@ -54,18 +54,24 @@ type DayKPIs struct {
 // PlaceDwell is the time trucks spent at a place during the day.
 type PlaceDwell struct {
 	Code    string  `json:"code"`
+	Kind    string  `json:"kind"`
 	Visits  int     `json:"visits"`
 	Minutes float64 `json:"minutes"` // in the day, summed
 }
 
 // ComputeDay computes the KPIs of the local day starting at dayStart (in
 // zone), stores them (daily_fleet_metrics, and daily_metrics per truck)
-// and returns them. Recomputing a day writes the same rows; tolerance is
-// the on-time grace.
-func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Location, tolerance time.Duration) (DayKPIs, error) {
+// and returns them. Recomputing a day that is over writes the same rows;
+// tolerance is the on-time grace, and now bounds a day not over yet.
+func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Location, tolerance time.Duration, now time.Time) (DayKPIs, error) {
 	y, m, d := dayStart.In(zone).Date()
 	from := time.Date(y, m, d, 0, 0, 0, 0, zone)
 	to := from.AddDate(0, 0, 1)
+	// Open stays and trips count up to now on a day not over yet.
+	until := to
+	if now.Before(until) {
+		until = now
+	}
 	k := DayKPIs{Day: from.Format(time.DateOnly), AlertsByKind: map[string]int{}}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var p2o, o2r, tat *float64
@@ -94,12 +100,12 @@ func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Loc
 			SELECT (SELECT count(*) FROM trucks WHERE status = 'active'),
 				count(DISTINCT truck_id) FILTER (WHERE e - s >= interval '1 hour'),
 				coalesce(sum(extract(epoch FROM e - s)) / 3600, 0)
-			FROM span WHERE e > s`, from, to).Scan(&k.ActiveTrucks, &k.TrucksOnTrips, &k.TripHours); err != nil {
+			FROM span WHERE e > s`, from, until).Scan(&k.ActiveTrucks, &k.TrucksOnTrips, &k.TripHours); err != nil {
 			return fmt.Errorf("utilisation: %w", err)
 		}
 		if k.ActiveTrucks > 0 {
 			k.Utilisation = float64(k.TrucksOnTrips) / float64(k.ActiveTrucks)
-			k.TimeUtilisation = k.TripHours / (float64(k.ActiveTrucks) * to.Sub(from).Hours())
+			k.TimeUtilisation = k.TripHours / (float64(k.ActiveTrucks) * until.Sub(from).Hours())
 		}
 
 		// Per truck, from the positions: distance (GPS jumps left out),
@@ -136,17 +142,17 @@ func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Loc
 		k.IdleHours = idleMin / 60
 
 		// Dwell per place: visits overlapping the day, clipped to it.
-		rows, err := tx.Query(ctx, `SELECT l.code, count(*),
+		rows, err := tx.Query(ctx, `SELECT l.code, l.kind, count(*),
 				sum(extract(epoch FROM least(coalesce(v.exited_at, $2), $2) - greatest(v.entered_at, $1))) / 60 AS minutes
 			FROM geofence_visits v JOIN locations l ON l.id = v.location_id
 			WHERE v.entered_at < $2 AND coalesce(v.exited_at, $2) > $1
-			GROUP BY l.code ORDER BY minutes DESC, l.code`, from, to)
+			GROUP BY l.code, l.kind ORDER BY minutes DESC, l.code`, from, until)
 		if err != nil {
 			return fmt.Errorf("dwell: %w", err)
 		}
 		if k.Dwell, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PlaceDwell, error) {
 			var p PlaceDwell
-			err := r.Scan(&p.Code, &p.Visits, &p.Minutes)
+			err := r.Scan(&p.Code, &p.Kind, &p.Visits, &p.Minutes)
 			return p, err
 		}); err != nil {
 			return fmt.Errorf("dwell: %w", err)
@@ -197,4 +203,61 @@ func deref(p *float64) float64 {
 		return 0
 	}
 	return *p
+}
+
+// TruckIdle is a truck's idle time on a day.
+type TruckIdle struct {
+	Truck   string
+	Minutes float64
+}
+
+// TopIdle returns the trucks that idled longest on a day (from
+// daily_metrics, as ComputeDay stored it).
+func (db *DB) TopIdle(ctx context.Context, day string, n int) ([]TruckIdle, error) {
+	rows, err := db.conn.Query(ctx, `SELECT t.number, m.idle_minutes FROM daily_metrics m JOIN trucks t ON t.id = m.truck_id
+		WHERE m.day = $1 AND m.idle_minutes > 0 ORDER BY m.idle_minutes DESC, t.number LIMIT $2`, day, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: top idle: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TruckIdle, error) {
+		var x TruckIdle
+		err := r.Scan(&x.Truck, &x.Minutes)
+		return x, err
+	})
+}
+
+// DelayedOn returns the trips whose delay began in [from, to).
+func (db *DB) DelayedOn(ctx context.Context, from, to time.Time, n int) ([]Trip, error) {
+	rows, err := db.conn.Query(ctx, `SELECT `+tripColumns+` FROM `+tripFrom+`
+		WHERE tr.id IN (SELECT trip_id FROM trip_events WHERE kind = 'delay_started' AND at >= $1 AND at < $2)
+		ORDER BY tr.scheduled_departure, tr.id LIMIT $3`, from, to, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: delayed on: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trip, error) { return scanTrip(r) })
+}
+
+// SilentOn returns the trucks whose tracker went silent in [from, to).
+func (db *DB) SilentOn(ctx context.Context, from, to time.Time) ([]string, error) {
+	rows, err := db.conn.Query(ctx, `SELECT DISTINCT t.number FROM alerts a JOIN trucks t ON t.id = a.truck_id
+		WHERE a.kind = 'device_offline' AND a.started_at >= $1 AND a.started_at < $2 ORDER BY t.number`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("store: silent on: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// ReportMessage returns where a day's report was posted ("" if not yet).
+func (db *DB) ReportMessage(ctx context.Context, day string) (channel, ts string, err error) {
+	err = db.conn.QueryRow(ctx, `SELECT slack_channel, slack_ts FROM daily_fleet_metrics WHERE day = $1`, day).Scan(&channel, &ts)
+	if err == pgx.ErrNoRows {
+		return "", "", nil
+	}
+	return channel, ts, err
+}
+
+// SetReportMessage records where a day's report was posted.
+func (db *DB) SetReportMessage(ctx context.Context, day, channel, ts string) error {
+	_, err := db.conn.Exec(ctx, `UPDATE daily_fleet_metrics SET slack_channel = $2, slack_ts = $3 WHERE day = $1`, day, channel, ts)
+	return err
 }

@@ -16,6 +16,10 @@ type Command struct {
 	Help bool
 	// Sync asks for the Google Sheets sync now (admins only).
 	Sync bool
+	// Report asks for the operations report of ReportDay ("yesterday"
+	// unless given).
+	Report    bool
+	ReportDay string
 }
 
 // ErrNoCommand is text the grammar cannot place.
@@ -158,12 +162,12 @@ func (r *Registry) Parse(text string) (Command, error) {
 	case "sync":
 		return Command{Sync: true}, nil
 	case "report":
-		// The day's numbers; yesterday unless a day is given.
+		// The operations report; yesterday's unless a day is given.
 		day := "yesterday"
 		if len(args) > 0 {
 			day = rest
 		}
-		return Command{Tool: "fleet_metrics", Args: PeriodArgs{From: &day}}, nil
+		return Command{Report: true, ReportDay: day}, nil
 	case "metrics", "kpis", "summary":
 		var a PeriodArgs
 		if len(args) > 0 {

@@ -20,8 +20,6 @@ func TestParse(t *testing.T) {
 		{"where is T11985LA?", "truck_location", `{"truck":"T11985LA"}`},
 		{"loc t11985la", "truck_location", `{"truck":"t11985la"}`},
 		{"LOCATE T-11985-LA", "truck_location", `{"truck":"T-11985-LA"}`},
-		{"report", "fleet_metrics", `{"from":"yesterday","to":null}`},
-		{"report 2026-12-01", "fleet_metrics", `{"from":"2026-12-01","to":null}`},
 		{"Where's t-11985-la", "truck_location", `{"truck":"t-11985-la"}`},
 		{"<@U0BOT> where is T11985LA?", "truck_location", `{"truck":"T11985LA"}`},
 		{"@watchtower where is T11985LA", "truck_location", `{"truck":"T11985LA"}`},

@@ -50,6 +50,9 @@ const (
 	ActionShare   = "share_tracking"
 	// ActionRefresh asks a truck's card again; Value is the truck.
 	ActionRefresh = "refresh"
+	// ActionReportDetails opens a report's breakdown in its thread; Value
+	// is the day (YYYY-MM-DD).
+	ActionReportDetails = "report_details"
 )
 
 // Button is something a person can press. Value carries what the handler

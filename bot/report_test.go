@@ -1,0 +1,100 @@
+package bot_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/watchtower-fleet/watchtower/bot"
+	"github.com/watchtower-fleet/watchtower/bot/slackfake"
+	"github.com/watchtower-fleet/watchtower/store"
+	"github.com/watchtower-fleet/watchtower/tools"
+)
+
+// The day's report as Block Kit (with the week's chart, valid by
+// slack-go's own checks) and as text, pinned by golden files.
+func TestReportGolden(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	day := time.Date(2026, 12, 4, 0, 0, 0, 0, lagos)
+	if _, err := f.db.CreateTrip(ctx, store.Trip{TruckNumber: "T11985LA", Pickup: "ESSLIBRA", Delivery: "DANGOTE_IBESE",
+		ScheduledDeparture: day.Add(6 * time.Hour), CreatedBy: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.FollowTrips(ctx, nil, time.Unix(0, f.clock.Load()), store.DefaultFollowRules()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.reg.DailyReport(ctx, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := bot.ReportBlocks(rep)
+	checkLimits(t, blocks)
+	sawChart := false
+	for _, b := range blocks {
+		if v, ok := b.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				t.Errorf("%s block: %v", b.BlockType(), err)
+			}
+		}
+		sawChart = sawChart || b.BlockType() == slack.MBTDataVisualization
+	}
+	if !sawChart {
+		t.Error("the report has no chart")
+	}
+	got, err := json.MarshalIndent(slack.Blocks{BlockSet: blocks}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareGolden(t, "testdata/report/daily.json", string(got)+"\n")
+	text := run(t, f.router, tools.Caller{ID: "console", Name: "console", Role: tools.RoleAdmin}, "/fleet report today\n1\n")
+	compareGolden(t, "testdata/report/daily.txt", text)
+	for _, want := range []string{"Fleet report · Fri 4 Dec 2026", "Delayed", "T11985LA", "Details · 2026-12-04", "ESSLIBRA"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the report's text lacks %q", want)
+		}
+	}
+}
+
+func compareGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		_ = os.MkdirAll("testdata/report", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./bot -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test ./bot -update if meant):\n%s", path, got)
+	}
+}
+
+// Rerunning a day's report updates its message; it never posts twice.
+func TestPostReportIdempotent(t *testing.T) {
+	f := newPooledFixture(t)
+	fake := slackfake.NewServer(t)
+	api := slack.New(slackfake.BotToken, slack.OptionAPIURL(fake.URL))
+	day := time.Date(2026, 12, 3, 0, 0, 0, 0, lagos)
+	for range 2 {
+		rep, err := f.reg.DailyReport(context.Background(), day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bot.PostReport(context.Background(), api, f.reg, "C0REPORTS1", rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, u := len(fake.Calls("chat.postMessage")), len(fake.Calls("chat.update")); p != 1 || u != 1 {
+		t.Errorf("%d posts and %d updates, want 1 and 1", p, u)
+	}
+}
