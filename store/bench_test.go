@@ -236,3 +236,51 @@ func benchFold(b *testing.B, size int, follow bool) {
 		b.ReportMetric(float64(followed)/float64(batches), "trucks-followed/batch")
 	}
 }
+
+// BenchmarkComputeDay is a day's KPIs for 500 trucks reporting every 30 s:
+// 1.44 M positions. Target: under 3 s.
+func BenchmarkComputeDay(b *testing.B) {
+	s, db := storetest.NewMigrated(b)
+	ctx := context.Background()
+	if _, err := db.ImportFleet(ctx, "bench", demoFleet()); err != nil {
+		b.Fatal(err)
+	}
+	trucks := make([]store.Row[store.Truck], 500)
+	for i := range trucks {
+		trucks[i] = row(store.Truck{Number: fmt.Sprintf("T%05dKD", 60000+i)})
+	}
+	if _, err := db.ImportFleet(ctx, "bench", store.FleetImport{Trucks: trucks}); err != nil {
+		b.Fatal(err)
+	}
+	zone, _ := time.LoadLocation("Africa/Lagos")
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, zone)
+	if err := db.EnsurePositionPartitions(ctx, day.AddDate(0, 0, -1), day.AddDate(0, 0, 2)); err != nil {
+		b.Fatal(err)
+	}
+	// The day's fixes, generated in the database: each truck wanders around
+	// Apapa at 10-50 km/h with its engine on.
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO vehicle_positions (truck_id, fix_time, position, speed_kmh, ignition, source)
+		SELECT t.id, $1::timestamptz + i * interval '30 seconds',
+			ST_SetSRID(ST_MakePoint(3.36 + 0.03 * sin(i / 90.0 + t.id), 6.45 + 0.03 * cos(i / 110.0 + t.id)), 4326)::geography,
+			30 + 20 * sin(i / 50.0 + t.id), true, 'bench'
+		FROM trucks t, generate_series(0, 2879) AS i WHERE t.number LIKE 'T6____KD'`, day); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, `ANALYZE vehicle_positions`); err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM vehicle_positions`).Scan(&n); err != nil || n != 1_440_000 {
+		b.Fatalf("%d positions (%v)", n, err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		k, err := db.ComputeDay(ctx, day, zone, 30*time.Minute, day.AddDate(0, 0, 2))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if k.DistanceKm == 0 {
+			b.Fatal("no distance")
+		}
+	}
+}

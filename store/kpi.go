@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,7 +77,11 @@ func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Loc
 		until = now
 	}
 	k := DayKPIs{Day: from.Format(time.DateOnly), AlertsByKind: map[string]int{}}
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	perTruck, err := db.truckDays(ctx, from, to)
+	if err != nil {
+		return k, fmt.Errorf("store: compute day %s: %w", k.Day, err)
+	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		var p2o, o2r, tat *float64
 		if err := tx.QueryRow(ctx, `SELECT
 				count(*) FILTER (WHERE actual_departure >= $1 AND actual_departure < $2),
@@ -108,30 +116,23 @@ func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Loc
 			k.TimeUtilisation = k.TripHours / (float64(k.ActiveTrucks) * until.Sub(from).Hours())
 		}
 
-		// Per truck, from the positions: distance (GPS jumps left out),
-		// moving and idle time. Written to daily_metrics.
+		// Per truck, from the positions (read before, in parallel):
+		// written to daily_metrics.
 		if _, err := tx.Exec(ctx, `DELETE FROM daily_metrics WHERE day = $1`, from.Format(time.DateOnly)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `WITH f AS (
-				SELECT truck_id, fix_time, position, speed_kmh, ignition,
-					lag(position) OVER w AS prev_pos, lag(fix_time) OVER w AS prev_time,
-					lag(speed_kmh) OVER w AS prev_speed, lag(ignition) OVER w AS prev_ign
-				FROM vehicle_positions WHERE fix_time >= $2 AND fix_time < $3
-				WINDOW w AS (PARTITION BY truck_id ORDER BY fix_time)),
-			legs AS (
-				SELECT truck_id, ST_Distance(prev_pos, position) AS metres, extract(epoch FROM fix_time - prev_time) AS secs,
-					prev_speed, prev_ign FROM f WHERE prev_pos IS NOT NULL)
-			INSERT INTO daily_metrics (day, truck_id, distance_km, moving_minutes, idle_minutes, trips_completed, turnaround_minutes)
-			SELECT $1::date, l.truck_id,
-				coalesce(sum(metres) FILTER (WHERE secs > 0 AND metres / secs * 3.6 <= $4), 0) / 1000,
-				coalesce(sum(secs) FILTER (WHERE prev_speed > $5 AND secs <= $6), 0) / 60,
-				coalesce(sum(secs) FILTER (WHERE coalesce(prev_speed, 0) <= $5 AND prev_ign AND secs <= $6), 0) / 60,
-				(SELECT count(*) FROM trips t WHERE t.truck_id = l.truck_id AND t.offloaded_at >= $2 AND t.offloaded_at < $3),
+		ids := make([]int64, len(perTruck))
+		km, moving, idle := make([]float64, len(perTruck)), make([]float64, len(perTruck)), make([]float64, len(perTruck))
+		for i, x := range perTruck {
+			ids[i], km[i], moving[i], idle[i] = x.id, x.km, x.moving, x.idle
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO daily_metrics (day, truck_id, distance_km, moving_minutes, idle_minutes, trips_completed, turnaround_minutes)
+			SELECT $1::date, u.id, u.km, u.moving, u.idle,
+				(SELECT count(*) FROM trips t WHERE t.truck_id = u.id AND t.offloaded_at >= $2 AND t.offloaded_at < $3),
 				(SELECT avg(extract(epoch FROM t.returned_at - t.at_pickup_at) / 60) FROM trips t
-				 WHERE t.truck_id = l.truck_id AND t.returned_at >= $2 AND t.returned_at < $3 AND t.at_pickup_at IS NOT NULL)
-			FROM legs l GROUP BY l.truck_id`,
-			from.Format(time.DateOnly), from, to, glitchKmh, idleKmh, idleLegMax.Seconds()); err != nil {
+				 WHERE t.truck_id = u.id AND t.returned_at >= $2 AND t.returned_at < $3 AND t.at_pickup_at IS NOT NULL)
+			FROM unnest($4::bigint[], $5::float8[], $6::float8[], $7::float8[]) AS u(id, km, moving, idle)`,
+			from.Format(time.DateOnly), from, to, ids, km, moving, idle); err != nil {
 			return fmt.Errorf("per truck: %w", err)
 		}
 		var idleMin float64
@@ -260,4 +261,59 @@ func (db *DB) ReportMessage(ctx context.Context, day string) (channel, ts string
 func (db *DB) SetReportMessage(ctx context.Context, day, channel, ts string) error {
 	_, err := db.conn.Exec(ctx, `UPDATE daily_fleet_metrics SET slack_channel = $2, slack_ts = $3 WHERE day = $1`, day, channel, ts)
 	return err
+}
+
+// truckDay is one truck's day from its positions.
+type truckDay struct {
+	id               int64
+	km, moving, idle float64
+}
+
+// truckDays reads every truck's day from the positions: distance (legs
+// over 150 km/h implied are GPS jumps, left out), minutes moving, and
+// minutes idling with the engine on (legs longer than idleLegMax are a
+// silent tracker, not idling). The trucks are split over two connections,
+// one per core, when the store has a pool.
+func (db *DB) truckDays(ctx context.Context, from, to time.Time) ([]truckDay, error) {
+	parts := 1
+	if db.pool != nil {
+		parts = 2
+	}
+	out := make([][]truckDay, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			rows, err := db.conn.Query(ctx, `WITH f AS (
+					SELECT truck_id, fix_time, position, speed_kmh, ignition,
+						lag(position) OVER w AS prev_pos, lag(fix_time) OVER w AS prev_time,
+						lag(speed_kmh) OVER w AS prev_speed, lag(ignition) OVER w AS prev_ign
+					FROM vehicle_positions WHERE fix_time >= $1 AND fix_time < $2 AND truck_id % $6 = $7
+					WINDOW w AS (PARTITION BY truck_id ORDER BY fix_time)),
+				legs AS (
+					SELECT truck_id, ST_Distance(prev_pos, position, false) AS metres, extract(epoch FROM fix_time - prev_time) AS secs,
+						prev_speed, prev_ign FROM f WHERE prev_pos IS NOT NULL)
+				SELECT truck_id,
+					coalesce(sum(metres) FILTER (WHERE secs > 0 AND metres / secs * 3.6 <= $3), 0) / 1000,
+					coalesce(sum(secs) FILTER (WHERE prev_speed > $4 AND secs <= $5), 0) / 60,
+					coalesce(sum(secs) FILTER (WHERE coalesce(prev_speed, 0) <= $4 AND prev_ign AND secs <= $5), 0) / 60
+				FROM legs GROUP BY truck_id ORDER BY truck_id`, from, to, glitchKmh, idleKmh, idleLegMax.Seconds(), parts, p)
+			if err != nil {
+				errs[p] = err
+				return
+			}
+			out[p], errs[p] = pgx.CollectRows(rows, func(r pgx.CollectableRow) (truckDay, error) {
+				var x truckDay
+				err := r.Scan(&x.id, &x.km, &x.moving, &x.idle)
+				return x, err
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("positions: %w", err)
+	}
+	all := slices.Concat(out...)
+	slices.SortFunc(all, func(a, b truckDay) int { return cmp.Compare(a.id, b.id) })
+	return all, nil
 }
