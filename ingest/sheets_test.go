@@ -217,6 +217,18 @@ func TestSheetSyncFaults(t *testing.T) {
 	}
 	e.fake.RenameTab("Trucks (old)", "Trucks")
 
+	// An emptied tab comes back as a range without values: reported, and
+	// no organisation is deactivated.
+	e.fake.SetTab("Organizations", nil)
+	rep = e.run(t, false)
+	if !strings.Contains(strings.Join(rep.Problems, "\n"), "Organizations: empty") {
+		t.Errorf("empty tab: %v", rep.Problems)
+	}
+	if o := rep.Diff["organizations"]; o != nil && len(o.Deactivated) != 0 {
+		t.Errorf("an empty tab deactivated %v", o.Deactivated)
+	}
+	e.fake.SetTab("Organizations", sheetTab(t, "organizations.csv"))
+
 	users := sheetTab(t, "users.csv")
 	users[0] = append(users[0], "Role") // a second "role" column
 	e.fake.SetTab("Users", users)
