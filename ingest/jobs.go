@@ -70,13 +70,14 @@ type Scheduler struct {
 
 // NewScheduler schedules jobs in loc (REPORT_TIMEZONE for daily times).
 // Failures are logged and counted, and never stop the other jobs.
-func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, logger *slog.Logger, reg prometheus.Registerer,
+	opts ...gocron.SchedulerOption) (*Scheduler, error) {
 	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "watchtower_job_runs_total", Help: "Scheduled job runs on this replica, by job and result.",
 	}, []string{"job", "result"})
 	reg.MustRegister(runs)
 	locker := &RedisLocker{rdb: rdb, hold: map[string]time.Duration{}}
-	s, err := gocron.NewScheduler(gocron.WithLocation(loc), gocron.WithDistributedLocker(locker))
+	s, err := gocron.NewScheduler(append([]gocron.SchedulerOption{gocron.WithLocation(loc), gocron.WithDistributedLocker(locker)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +104,12 @@ func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, log
 		}
 		run := j.Run
 		name := j.Name
+		opts := []gocron.JobOption{gocron.WithName(name), gocron.WithSingletonMode(gocron.LimitModeReschedule)}
+		if j.Every > 0 {
+			// Interval jobs also run at start; a job at a time of day (the
+			// 06:00 report) waits for its time.
+			opts = append(opts, gocron.WithStartAt(gocron.WithStartImmediately()))
+		}
 		_, err := s.NewJob(def, gocron.NewTask(func(ctx context.Context) {
 			start := time.Now()
 			if err := run(ctx); err != nil {
@@ -112,8 +119,7 @@ func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, log
 			}
 			runs.WithLabelValues(name, "ok").Inc()
 			logger.Debug("job done", "job", name, "duration", time.Since(start))
-		}), gocron.WithName(name), gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithStartAt(gocron.WithStartImmediately()))
+		}), opts...)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: job %s: %w", j.Name, err)
 		}
@@ -123,6 +129,16 @@ func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, log
 
 // Start starts the jobs.
 func (s *Scheduler) Start() { s.s.Start() }
+
+// NextRun is when a job runs next.
+func (s *Scheduler) NextRun(name string) (time.Time, error) {
+	for _, j := range s.s.Jobs() {
+		if j.Name() == name {
+			return j.NextRun()
+		}
+	}
+	return time.Time{}, fmt.Errorf("ingest: no job %q", name)
+}
 
 // Stop stops scheduling and waits for running jobs. It may be called more
 // than once.

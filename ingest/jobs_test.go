@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-co-op/gocron/v2"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
@@ -69,5 +72,33 @@ func TestRunOnce(t *testing.T) {
 	}
 	if _, err := ingest.NewScheduler(redisClient(t), []ingest.Job{{Name: "x", Run: jobs[0].Run}}, time.UTC, testLogger(t), prometheus.NewRegistry()); err == nil {
 		t.Error("a job without a schedule was accepted")
+	}
+}
+
+// The 06:00 report on a frozen clock: 06:00 in Lagos is 05:00 UTC all
+// year (West Africa Time has no daylight saving), and a job at a time of
+// day waits for it rather than running at start.
+func TestReportScheduleLagos(t *testing.T) {
+	lagos, err := time.LoadLocation("Africa/Lagos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ now, want time.Time }{
+		{time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC), time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC), time.Date(2026, 12, 5, 5, 0, 0, 0, time.UTC)},
+		{time.Date(2027, 6, 30, 23, 0, 0, 0, time.UTC), time.Date(2027, 7, 1, 5, 0, 0, 0, time.UTC)}, // mid-year: no DST
+	} {
+		clock := clockwork.NewFakeClockAt(tc.now)
+		s, err := ingest.NewScheduler(nil, []ingest.Job{{Name: "daily-report", Cron: "0 6 * * *", Run: func(context.Context) error { return nil }}},
+			lagos, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), gocron.WithClock(clock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		next, err := s.NextRun("daily-report")
+		_ = s.Stop()
+		if err != nil || !next.Equal(tc.want) {
+			t.Errorf("at %s the report runs next at %s (%v), want %s", tc.now, next.UTC(), err, tc.want)
+		}
 	}
 }
