@@ -146,18 +146,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	params := url.Values{}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" && len(strings.TrimSpace(string(body))) > 0 {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(body, &m); err != nil {
+		if err := jsonParams(body, params); err != nil {
 			reply(w, map[string]any{"ok": false, "error": "invalid_json"})
 			return
-		}
-		for k, v := range m {
-			var str string
-			if json.Unmarshal(v, &str) == nil {
-				params.Set(k, str)
-			} else {
-				params.Set(k, string(v))
-			}
 		}
 	} else {
 		params, _ = url.ParseQuery(string(body))
@@ -246,19 +237,10 @@ func (s *Server) store(params url.Values, ts string) json.RawMessage {
 
 func (s *Server) response(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	params := url.Values{"response_url": {strings.TrimPrefix(r.URL.Path, "/response/")}}
+	if err := jsonParams(body, params); err != nil {
 		http.Error(w, "invalid_payload", http.StatusBadRequest)
 		return
-	}
-	params := url.Values{"response_url": {strings.TrimPrefix(r.URL.Path, "/response/")}}
-	for k, v := range m {
-		var str string
-		if json.Unmarshal(v, &str) == nil {
-			params.Set(k, str)
-		} else {
-			params.Set(k, string(v))
-		}
 	}
 	// An in_channel answer becomes a message in the command's channel, as
 	// in Slack; an ephemeral one is seen by the person alone.
@@ -273,6 +255,24 @@ func (s *Server) response(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.record(Call{Method: "response_url", Params: params, Body: body, At: time.Now(), TS: ts})
 	reply(w, map[string]any{"ok": true})
+}
+
+// jsonParams adds a JSON object's top-level fields to params: strings as
+// they are, anything else as its JSON text.
+func jsonParams(body []byte, params url.Values) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return err
+	}
+	for k, v := range m {
+		var str string
+		if json.Unmarshal(v, &str) == nil {
+			params.Set(k, str)
+		} else {
+			params.Set(k, string(v))
+		}
+	}
+	return nil
 }
 
 func reply(w http.ResponseWriter, v any) {
