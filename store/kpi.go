@@ -185,18 +185,33 @@ func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Loc
 	return k, nil
 }
 
-// StoredDay returns a day's KPIs as last computed (ErrNotFound if never).
-func (db *DB) StoredDay(ctx context.Context, day string) (DayKPIs, error) {
-	var k DayKPIs
-	var body []byte
-	err := db.conn.QueryRow(ctx, `SELECT kpis FROM daily_fleet_metrics WHERE day = $1`, day).Scan(&body)
-	if err == pgx.ErrNoRows {
-		return k, fmt.Errorf("store: day %s: %w", day, ErrNotFound)
+// PeriodKPIs returns the KPIs of each local day in [from, to): a day that
+// is over and was computed after it ended is read as stored; any other is
+// computed now (and stored).
+func (db *DB) PeriodKPIs(ctx context.Context, from, to time.Time, zone *time.Location, tolerance time.Duration, now time.Time) ([]DayKPIs, error) {
+	var out []DayKPIs
+	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
+		end := d.AddDate(0, 0, 1)
+		var body []byte
+		var computed time.Time
+		err := db.conn.QueryRow(ctx, `SELECT kpis, computed_at FROM daily_fleet_metrics WHERE day = $1`,
+			d.Format(time.DateOnly)).Scan(&body, &computed)
+		if err == nil && !end.After(now) && !computed.Before(end) {
+			var k DayKPIs
+			if err := json.Unmarshal(body, &k); err == nil {
+				out = append(out, k)
+				continue
+			}
+		} else if err != nil && err != pgx.ErrNoRows {
+			return nil, fmt.Errorf("store: day %s: %w", d.Format(time.DateOnly), err)
+		}
+		k, err := db.ComputeDay(ctx, d, zone, tolerance, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
 	}
-	if err != nil {
-		return k, fmt.Errorf("store: day %s: %w", day, err)
-	}
-	return k, json.Unmarshal(body, &k)
+	return out, nil
 }
 
 func deref(p *float64) float64 {

@@ -451,6 +451,7 @@ func (db *DB) UpdateTripStatus(ctx context.Context, c TripStatusChange) (Trip, e
 		if _, err := tx.Exec(ctx, `UPDATE trips SET status = $2, status_manual = true, updated_at = now(),
 				actual_departure = CASE WHEN $2 = 'ongoing' THEN coalesce(actual_departure, $3) ELSE actual_departure END,
 				closed_at = CASE WHEN $2 IN ('completed', 'unsuccessful', 'cancelled') THEN $3 ELSE closed_at END,
+				offloaded_at = CASE WHEN $2 = 'completed' THEN coalesce(offloaded_at, $3) ELSE offloaded_at END,
 				cancel_reason = CASE WHEN $2 = 'cancelled' THEN $4 ELSE cancel_reason END
 			WHERE id = $1`, c.TripID, c.To, c.At, c.Reason); err != nil {
 			return err

@@ -219,8 +219,8 @@ func TestTruckHistoryStops(t *testing.T) {
 	}
 }
 
-// fleet_metrics on trips whose times are known: one left on time and was
-// completed two hours later, one was cancelled.
+// fleet_metrics on trips whose times are known: one left an hour late and
+// was completed two hours later, one was cancelled.
 func TestFleetMetrics(t *testing.T) {
 	e := newEnv(t)
 	*e.clock = time.Date(2026, 12, 3, 5, 0, 0, 0, lagos)
@@ -246,14 +246,18 @@ func TestFleetMetrics(t *testing.T) {
 	set(time.Date(2026, 12, 3, 9, 5, 0, 0, lagos), "cancel_trip", `{"trip":"`+dropped+`","reason":"client closed"}`)
 	*e.clock = testNow
 	d := data(t, e.invoke(t, viewer, "fleet_metrics", `{"from":"yesterday","to":null}`))
-	want := map[string]any{"trips": 2.0, "completed": 1.0, "cancelled": 1.0, "avg_turnaround_minutes": 120.0, "on_time_pct": 100.0,
-		"utilisation_pct": 1.3} // 1 of 76 active trucks
+	// The report's definitions: it left at 07:00, an hour after its
+	// schedule (on time is within 30 minutes), and was marked completed at
+	// 09:00; no pickup arrival or return was seen, so no turnaround. Its
+	// truck had two trip-hours: 1 of 76 active trucks used.
+	want := map[string]any{"trips_started": 1.0, "trips_completed": 1.0, "on_time_departure_pct": 0.0, "on_time_delivery_pct": 0.0,
+		"avg_turnaround_minutes": nil, "utilisation_pct": 1.3}
 	for k, v := range want {
 		if d[k] != v {
 			t.Errorf("%s = %v, want %v", k, d[k], v)
 		}
 	}
-	if d := data(t, e.invoke(t, viewer, "fleet_metrics", `{"from":"today","to":null}`)); d["trips"] != 0.0 || d["distance_km"].(float64) < 2.6 {
+	if d := data(t, e.invoke(t, viewer, "fleet_metrics", `{"from":"today","to":null}`)); d["trips_started"] != 0.0 || d["distance_km"].(float64) < 2.6 {
 		t.Errorf("today: %v", d)
 	}
 }

@@ -476,7 +476,7 @@ type PeriodArgs struct {
 
 func (r *Registry) fleetMetrics() *Tool {
 	t := Define("fleet_metrics", RoleViewer, false,
-		"The fleet's numbers over whole Lagos days: trips, completed trips, average turnaround, utilisation, on-time share and distance driven.",
+		"The fleet's numbers over whole Lagos days, as the daily report defines them: trips started and completed, on-time departures and deliveries, average turnaround, utilisation, distance, idle hours and delays.",
 		r.runFleetMetrics, nil)
 	t.Usage = "metrics [day]"
 	return t
@@ -506,35 +506,62 @@ func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) 
 	if to.Sub(from) > 93*24*time.Hour {
 		return Result{}, argErr("to", "the period can be at most 93 days")
 	}
-	m, err := r.deps.DB.FleetMetrics(ctx, from, to, now)
+	days, err := r.deps.DB.PeriodKPIs(ctx, from, to, zone, ReportTolerance, now)
 	if err != nil {
 		return Result{}, err
 	}
+	// The days' KPIs (store.ComputeDay's definitions), over the period.
+	var started, completed, onDep, onDel, tatTrips, delays int
+	var tatMinutes, km, idle, util float64
+	for _, d := range days {
+		started += d.TripsStarted
+		completed += d.TripsCompleted
+		onDep += d.OnTimeDepartures
+		onDel += d.OnTimeDeliveries
+		tatTrips += d.TurnaroundTrips
+		tatMinutes += d.TurnaroundMinutes * float64(d.TurnaroundTrips)
+		km += d.DistanceKm
+		idle += d.IdleHours
+		util += d.Utilisation
+		delays += d.Delays
+	}
+	util /= float64(len(days))
 	period := from.Format("Mon 2 Jan 2006")
 	if to.Sub(from) > 24*time.Hour+time.Hour {
 		period += " – " + to.AddDate(0, 0, -1).Format("Mon 2 Jan 2006")
 	}
+	pct := func(n, of int) any {
+		if of == 0 {
+			return nil
+		}
+		return round(100*float64(n)/float64(of), 1)
+	}
+	show := func(v any, format string) string {
+		if v == nil {
+			return "–"
+		}
+		return fmt.Sprintf(format, v)
+	}
 	data := map[string]any{
 		"from": from.Format("2006-01-02"), "to_exclusive": to.Format("2006-01-02"),
-		"trips": m.Trips, "completed": m.Completed, "cancelled": m.Cancelled,
-		"avg_turnaround_minutes": nil, "utilisation_pct": round(m.Utilisation*100, 1),
-		"on_time_pct": nil, "distance_km": round(m.DistanceKm, 1),
+		"trips_started": started, "trips_completed": completed,
+		"on_time_departure_pct": pct(onDep, started), "on_time_delivery_pct": pct(onDel, completed),
+		"avg_turnaround_minutes": nil, "utilisation_pct": round(util*100, 1),
+		"distance_km": round(km, 1), "idle_hours": round(idle, 1), "delays": delays,
+		"definitions": "on time: within 30 min of schedule; turnaround: pickup arrival to back at base; utilisation: share of active trucks with a trip-hour",
 	}
 	turn := "–"
-	if m.AvgTurnaround > 0 {
-		data["avg_turnaround_minutes"] = int(m.AvgTurnaround.Minutes())
-		turn = duration(m.AvgTurnaround)
-	}
-	onTime := "–"
-	if m.Departed > 0 {
-		share := float64(m.OnTime) / float64(m.Departed)
-		data["on_time_pct"] = round(share*100, 1)
-		onTime = fmt.Sprintf("%.0f%%", share*100)
+	if tatTrips > 0 {
+		avg := time.Duration(tatMinutes / float64(tatTrips) * float64(time.Minute))
+		data["avg_turnaround_minutes"] = int(avg.Minutes())
+		turn = duration(avg)
 	}
 	view := View{Title: "Fleet metrics, " + period,
-		Text: fmt.Sprintf("%d trips, %d completed; average turnaround %s; utilisation %.0f%%; on time %s; %.0f km driven.",
-			m.Trips, m.Completed, turn, m.Utilisation*100, onTime, m.DistanceKm),
-		Fields: []Field{{"Trips", fmt.Sprint(m.Trips)}, {"Completed", fmt.Sprint(m.Completed)}, {"Avg turnaround", turn},
-			{"Utilisation", fmt.Sprintf("%.0f%%", m.Utilisation*100)}, {"On time", onTime}, {"Distance", fmt.Sprintf("%.0f km", m.DistanceKm)}}}
+		Text: fmt.Sprintf("%d trips started, %d completed; average turnaround %s; utilisation %.0f%%; %.0f km driven.",
+			started, completed, turn, util*100, km),
+		Fields: []Field{{"Trips started", fmt.Sprint(started)}, {"Completed", fmt.Sprint(completed)}, {"Avg turnaround", turn},
+			{"Utilisation", fmt.Sprintf("%.0f%%", util*100)}, {"On-time departures", show(data["on_time_departure_pct"], "%.0f%%")},
+			{"On-time deliveries", show(data["on_time_delivery_pct"], "%.0f%%")}, {"Distance", fmt.Sprintf("%.0f km", km)},
+			{"Idle", fmt.Sprintf("%.1f h", idle)}, {"Delays", fmt.Sprint(delays)}}}
 	return Result{Data: data, View: view}, nil
 }
