@@ -45,6 +45,7 @@ type Config struct {
 	SheetsTabs                   [5]string // organizations, locations, trucks, drivers, users
 	SheetsSyncCron               string
 	ReportCron                   string
+	ReportWeeklyCron             string
 
 	ReportTimezone *time.Location
 	Admins         []string // Slack user ids with the admin role whatever the users table says
@@ -196,6 +197,14 @@ var options = []option{
 				return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
 			}
 			c.ReportCron = v
+			return nil
+		}},
+	{Name: "REPORT_WEEKLY_CRON", Default: "0 6 * * 1", Doc: "when the weekly report (the seven days to yesterday) is posted: a five-field cron schedule in REPORT_TIMEZONE",
+		set: func(c *Config, v string) error {
+			if len(strings.Fields(v)) != 5 {
+				return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
+			}
+			c.ReportWeeklyCron = v
 			return nil
 		}},
 	{Name: "SHEETS_SYNC_CRON", Default: "*/15 * * * *", Doc: "when the sheet sync runs: a five-field cron schedule in REPORT_TIMEZONE",

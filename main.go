@@ -60,11 +60,12 @@ Commands:
   replay [--from T] [--to T]
                     re-run archived LocoNav events through the consumers (idempotent)
   job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox,
-                    expire-actions, follow-trips, daily-report, loconav-poll, loconav-trips,
+                    expire-actions, follow-trips, daily-report, weekly-report, loconav-poll, loconav-trips,
                     sheets-sync)
-  report [--date YYYY-MM-DD] [--dry-run]
-                    the day's operations report (yesterday's by default), posted to
-                    SLACK_REPORT_CHANNEL or updated there; --dry-run prints its Block Kit
+  report [--date YYYY-MM-DD] [--weekly] [--dry-run]
+                    the day's operations report (yesterday's by default; --weekly: the
+                    seven days ending with it), posted to SLACK_REPORT_CHANNEL or
+                    updated there; --dry-run prints its Block Kit
   sync-sheets [--dry-run]
                     read the Google Sheet's master data now and apply the good rows;
                     --dry-run prints what would change and writes nothing
@@ -113,7 +114,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("watchtower "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	migrate, asJSON, noConsole, dryRun := false, false, false, false
+	migrate, asJSON, noConsole, dryRun, weekly := false, false, false, false, false
 	var from, to, simulate, as, date string
 	switch cmd {
 	case "run":
@@ -128,6 +129,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		fs.BoolVar(&dryRun, "dry-run", false, "print what would change; write nothing")
 	case "report":
 		fs.StringVar(&date, "date", "", "the day, YYYY-MM-DD (default: yesterday)")
+		fs.BoolVar(&weekly, "weekly", false, "the week ending with the day, against the week before")
 		fs.BoolVar(&dryRun, "dry-run", false, "print the report's Block Kit; post nothing")
 	case "replay":
 		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
@@ -204,7 +206,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	case "sync-sheets":
 		return syncSheetsCmd(ctx, cfg, logger, dryRun, stdout)
 	case "report":
-		return reportCmd(ctx, cfg, logger, date, dryRun, stdout)
+		return reportCmd(ctx, cfg, logger, date, weekly, dryRun, stdout)
 	default:
 		return runCmd(ctx, cfg, logger, migrate, simulate, console)
 	}
@@ -431,6 +433,15 @@ func (a *app) jobs() []ingest.Job {
 	// The 06:00 report: yesterday's, computed and posted (or updated).
 	jobs = append(jobs, ingest.Job{Name: "daily-report", Cron: a.cfg.ReportCron, Run: func(ctx context.Context) error {
 		rep, err := a.tools.DailyReport(ctx, time.Now().In(a.cfg.ReportTimezone).AddDate(0, 0, -1))
+		if err != nil || a.cfg.SlackBotToken == "" || a.cfg.SlackReportChannel == "" {
+			return err
+		}
+		_, err = a.postReport(ctx, rep)
+		return err
+	}})
+	// Mondays: the week to yesterday.
+	jobs = append(jobs, ingest.Job{Name: "weekly-report", Cron: a.cfg.ReportWeeklyCron, Run: func(ctx context.Context) error {
+		rep, err := a.tools.WeeklyReport(ctx, time.Now().In(a.cfg.ReportTimezone).AddDate(0, 0, -1))
 		if err != nil || a.cfg.SlackBotToken == "" || a.cfg.SlackReportChannel == "" {
 			return err
 		}

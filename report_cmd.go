@@ -15,11 +15,12 @@ import (
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
-// reportCmd is `watchtower report [--date YYYY-MM-DD] [--dry-run]`: the
-// day's report (yesterday's by default). --dry-run prints its Block Kit;
+// reportCmd is `watchtower report [--date YYYY-MM-DD] [--weekly]
+// [--dry-run]`: the day's report (yesterday's by default), or with --weekly
+// the seven days ending with it. --dry-run prints its Block Kit;
 // otherwise it is posted to SLACK_REPORT_CHANNEL (updating the day's
 // message if there is one), or printed as text without Slack.
-func reportCmd(ctx context.Context, cfg *Config, logger *slog.Logger, date string, dryRun bool, stdout io.Writer) error {
+func reportCmd(ctx context.Context, cfg *Config, logger *slog.Logger, date string, weekly, dryRun bool, stdout io.Writer) error {
 	a, err := newApp(ctx, cfg, logger, false)
 	if err != nil {
 		return err
@@ -31,7 +32,11 @@ func reportCmd(ctx context.Context, cfg *Config, logger *slog.Logger, date strin
 			return badInput(fmt.Errorf("report: --date %q is not YYYY-MM-DD", date))
 		}
 	}
-	rep, err := a.tools.DailyReport(ctx, day)
+	report := a.tools.DailyReport
+	if weekly {
+		report = a.tools.WeeklyReport // the seven days ending with the date
+	}
+	rep, err := report(ctx, day)
 	if err != nil {
 		return err
 	}

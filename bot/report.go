@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -9,9 +10,10 @@ import (
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
-// ReportBlocks draws the daily report: its card (key numbers against the
-// day before, exceptions, the Details button) with a chart of the week's
-// trips after the numbers, in Slack's data_visualization block.
+// ReportBlocks draws a report: its card (key numbers against the period
+// before, exceptions, the Details button) with a chart after the numbers,
+// in Slack's data_visualization block: the week's trips for a day's
+// report, utilisation across the week for a week's.
 func ReportBlocks(rep tools.Report) []slack.Block {
 	v := rep.View()
 	blocks := Blocks(tools.Reply{Text: v.Text, Views: []tools.View{v}})
@@ -28,6 +30,16 @@ func ReportBlocks(rep tools.Report) []slack.Block {
 		slack.NewDataVisualizationAxisConfig(cats...).WithYLabel("trips"),
 		slack.NewDataVisualizationDataSeries("Started", started...),
 		slack.NewDataVisualizationDataSeries("Completed", completed...)))
+	if rep.Weekly {
+		// The week: how much of the fleet worked, day by day.
+		var util []slack.DataVisualizationDataPoint
+		for i, d := range rep.Week {
+			util = append(util, slack.NewDataVisualizationDataPoint(cats[i], math.Round(1000*d.Utilisation)/10))
+		}
+		chart = slack.NewDataVisualizationBlock("Utilisation across the week", slack.NewDataVisualizationLineChart(
+			slack.NewDataVisualizationAxisConfig(cats...).WithYLabel("% of active trucks"),
+			slack.NewDataVisualizationDataSeries("Utilisation", util...)))
+	}
 	// After the header, the summary and the numbers.
 	at := min(3, len(blocks))
 	out := append(append(append([]slack.Block{}, blocks[:at]...), chart), blocks[at:]...)
@@ -42,7 +54,7 @@ func ReportBlocks(rep tools.Report) []slack.Block {
 func PostReport(ctx context.Context, api *slack.Client, reg *tools.Registry, channel string, rep tools.Report) (string, error) {
 	blocks := ReportBlocks(rep)
 	text := rep.View().Title
-	oldChannel, ts, err := reg.ReportMessage(ctx, rep.Day.Day)
+	oldChannel, ts, err := reg.ReportMessage(ctx, rep)
 	if err != nil {
 		return "", err
 	}
@@ -56,5 +68,5 @@ func PostReport(ctx context.Context, api *slack.Client, reg *tools.Registry, cha
 	if err != nil {
 		return "", err
 	}
-	return ts, reg.SetReportMessage(ctx, rep.Day.Day, ch, ts)
+	return ts, reg.SetReportMessage(ctx, rep, ch, ts)
 }

@@ -59,6 +59,29 @@ func TestReportGolden(t *testing.T) {
 			t.Errorf("the report's text lacks %q", want)
 		}
 	}
+
+	// The week to Friday, against the week before, with utilisation as its
+	// chart.
+	week, err := f.reg.WeeklyReport(ctx, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks = bot.ReportBlocks(week)
+	checkLimits(t, blocks)
+	for _, b := range blocks {
+		if v, ok := b.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				t.Errorf("weekly %s block: %v", b.BlockType(), err)
+			}
+		}
+	}
+	got, _ = json.MarshalIndent(slack.Blocks{BlockSet: blocks}, "", "  ")
+	compareGolden(t, "testdata/report/weekly.json", string(got)+"\n")
+	if !strings.Contains(string(got), "Utilisation across the week") || !strings.Contains(string(got), "Weekly fleet report · 28 Nov – 4 Dec 2026") {
+		t.Error("the weekly report lacks its title or its chart")
+	}
+	text = run(t, f.router, tools.Caller{ID: "console", Name: "console", Role: tools.RoleAdmin}, "/fleet report week\n1\n")
+	compareGolden(t, "testdata/report/weekly.txt", text)
 }
 
 func compareGolden(t *testing.T, path, got string) {
@@ -96,5 +119,18 @@ func TestPostReportIdempotent(t *testing.T) {
 	}
 	if p, u := len(fake.Calls("chat.postMessage")), len(fake.Calls("chat.update")); p != 1 || u != 1 {
 		t.Errorf("%d posts and %d updates, want 1 and 1", p, u)
+	}
+	// The week ending that day is a message of its own, also posted once.
+	for range 2 {
+		rep, err := f.reg.WeeklyReport(context.Background(), day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bot.PostReport(context.Background(), api, f.reg, "C0REPORTS1", rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, u := len(fake.Calls("chat.postMessage")), len(fake.Calls("chat.update")); p != 2 || u != 2 {
+		t.Errorf("with the week: %d posts and %d updates, want 2 and 2", p, u)
 	}
 }

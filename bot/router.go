@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/watchtower-fleet/watchtower/tools"
 )
@@ -86,11 +85,20 @@ func (r *Router) Handle(ctx context.Context, m Message, progress func(tools.Prog
 	case cmd.Sync:
 		return r.sync(ctx, m.Caller)
 	case cmd.Report:
-		day, err := tools.ParseDay(cmd.ReportDay, r.reg.Now(), r.reg.Zone())
-		if err != nil {
-			return tools.Reply{Text: fmt.Sprintf("I can't read %q as a day: try yesterday, 2026-12-03 or monday.", cmd.ReportDay), Failed: true}
+		dayText, weekly := strings.CutPrefix(strings.ToLower(cmd.ReportDay), "week")
+		dayText = strings.TrimSpace(strings.TrimPrefix(dayText, "ly"))
+		if weekly && dayText == "" {
+			dayText = "yesterday"
 		}
-		rep, err := r.reg.DailyReport(ctx, day)
+		day, err := tools.ParseDay(dayText, r.reg.Now(), r.reg.Zone())
+		if err != nil {
+			return tools.Reply{Text: fmt.Sprintf("I can't read %q as a day: try yesterday, 2026-12-03, monday, or week.", cmd.ReportDay), Failed: true}
+		}
+		report := r.reg.DailyReport
+		if weekly {
+			report = r.reg.WeeklyReport
+		}
+		rep, err := report(ctx, day)
 		if err != nil {
 			return r.failed(ctx, "report", err)
 		}
@@ -115,11 +123,11 @@ func (r *Router) Press(ctx context.Context, c tools.Caller, b tools.Button) tool
 	case tools.ActionShare:
 		return tools.ReplyFor(r.reg.InvokeArgs(ctx, c, "trip_status", tools.TripArgs{Trip: &b.Value}))
 	case tools.ActionReportDetails:
-		day, err := time.ParseInLocation(time.DateOnly, b.Value, r.reg.Zone())
-		if err != nil {
+		rep, err := r.reg.ReportFor(ctx, b.Value)
+		var ue *tools.UserError
+		if errors.As(err, &ue) {
 			return tools.Reply{Text: "That button does nothing any more.", Failed: true}
 		}
-		rep, err := r.reg.DailyReport(ctx, day)
 		if err != nil {
 			return r.failed(ctx, "report details", err)
 		}

@@ -227,11 +227,11 @@ type TruckIdle struct {
 	Minutes float64
 }
 
-// TopIdle returns the trucks that idled longest on a day (from
-// daily_metrics, as ComputeDay stored it).
-func (db *DB) TopIdle(ctx context.Context, day string, n int) ([]TruckIdle, error) {
-	rows, err := db.conn.Query(ctx, `SELECT t.number, m.idle_minutes FROM daily_metrics m JOIN trucks t ON t.id = m.truck_id
-		WHERE m.day = $1 AND m.idle_minutes > 0 ORDER BY m.idle_minutes DESC, t.number LIMIT $2`, day, n)
+// TopIdle returns the trucks that idled longest over the days first..last
+// (YYYY-MM-DD; from daily_metrics, as ComputeDay stored them).
+func (db *DB) TopIdle(ctx context.Context, first, last string, n int) ([]TruckIdle, error) {
+	rows, err := db.conn.Query(ctx, `SELECT t.number, sum(m.idle_minutes) AS idle FROM daily_metrics m JOIN trucks t ON t.id = m.truck_id
+		WHERE m.day BETWEEN $1 AND $2 AND m.idle_minutes > 0 GROUP BY t.number ORDER BY idle DESC, t.number LIMIT $3`, first, last, n)
 	if err != nil {
 		return nil, fmt.Errorf("store: top idle: %w", err)
 	}
@@ -263,19 +263,80 @@ func (db *DB) SilentOn(ctx context.Context, from, to time.Time) ([]string, error
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// ReportMessage returns where a day's report was posted ("" if not yet).
-func (db *DB) ReportMessage(ctx context.Context, day string) (channel, ts string, err error) {
-	err = db.conn.QueryRow(ctx, `SELECT slack_channel, slack_ts FROM daily_fleet_metrics WHERE day = $1`, day).Scan(&channel, &ts)
+// ReportMessage returns where a day's report (weekly: the week ending that
+// day) was posted ("" if not yet).
+func (db *DB) ReportMessage(ctx context.Context, day string, weekly bool) (channel, ts string, err error) {
+	q := `SELECT slack_channel, slack_ts FROM daily_fleet_metrics WHERE day = $1`
+	if weekly {
+		q = `SELECT weekly_slack_channel, weekly_slack_ts FROM daily_fleet_metrics WHERE day = $1`
+	}
+	err = db.conn.QueryRow(ctx, q, day).Scan(&channel, &ts)
 	if err == pgx.ErrNoRows {
 		return "", "", nil
 	}
 	return channel, ts, err
 }
 
-// SetReportMessage records where a day's report was posted.
-func (db *DB) SetReportMessage(ctx context.Context, day, channel, ts string) error {
-	_, err := db.conn.Exec(ctx, `UPDATE daily_fleet_metrics SET slack_channel = $2, slack_ts = $3 WHERE day = $1`, day, channel, ts)
+// SetReportMessage records where a day's (or a week's) report was posted.
+func (db *DB) SetReportMessage(ctx context.Context, day string, weekly bool, channel, ts string) error {
+	q := `UPDATE daily_fleet_metrics SET slack_channel = $2, slack_ts = $3 WHERE day = $1`
+	if weekly {
+		q = `UPDATE daily_fleet_metrics SET weekly_slack_channel = $2, weekly_slack_ts = $3 WHERE day = $1`
+	}
+	_, err := db.conn.Exec(ctx, q, day, channel, ts)
 	return err
+}
+
+// SumKPIs adds days up into one period's KPIs: counts and hours summed,
+// turnaround weighted by its trips, utilisation averaged, dwell merged.
+func SumKPIs(days []DayKPIs) DayKPIs {
+	var k DayKPIs
+	if len(days) == 0 {
+		return k
+	}
+	k.Day = days[0].Day + " – " + days[len(days)-1].Day
+	k.AlertsByKind = map[string]int{}
+	dwell := map[string]*PlaceDwell{}
+	var p2o, o2r, tat float64
+	for _, d := range days {
+		k.TripsStarted += d.TripsStarted
+		k.TripsCompleted += d.TripsCompleted
+		k.OnTimeDepartures += d.OnTimeDepartures
+		k.OnTimeDeliveries += d.OnTimeDeliveries
+		k.TurnaroundTrips += d.TurnaroundTrips
+		p2o += d.PickupToOffloadMinutes * float64(d.TurnaroundTrips)
+		o2r += d.OffloadToReturnMinutes * float64(d.TurnaroundTrips)
+		tat += d.TurnaroundMinutes * float64(d.TurnaroundTrips)
+		k.ActiveTrucks = max(k.ActiveTrucks, d.ActiveTrucks)
+		k.TrucksOnTrips = max(k.TrucksOnTrips, d.TrucksOnTrips)
+		k.TripHours += d.TripHours
+		k.Utilisation += d.Utilisation / float64(len(days))
+		k.TimeUtilisation += d.TimeUtilisation / float64(len(days))
+		k.DistanceKm += d.DistanceKm
+		k.IdleHours += d.IdleHours
+		k.Delays += d.Delays
+		for kind, n := range d.AlertsByKind {
+			k.AlertsByKind[kind] += n
+		}
+		for _, p := range d.Dwell {
+			if dwell[p.Code] == nil {
+				dwell[p.Code] = &PlaceDwell{Code: p.Code, Kind: p.Kind}
+			}
+			dwell[p.Code].Visits += p.Visits
+			dwell[p.Code].Minutes += p.Minutes
+		}
+	}
+	if k.TurnaroundTrips > 0 {
+		n := float64(k.TurnaroundTrips)
+		k.PickupToOffloadMinutes, k.OffloadToReturnMinutes, k.TurnaroundMinutes = p2o/n, o2r/n, tat/n
+	}
+	for _, p := range dwell {
+		k.Dwell = append(k.Dwell, *p)
+	}
+	slices.SortFunc(k.Dwell, func(a, b PlaceDwell) int {
+		return cmp.Or(cmp.Compare(b.Minutes, a.Minutes), cmp.Compare(a.Code, b.Code))
+	})
+	return k
 }
 
 // truckDay is one truck's day from its positions.

@@ -13,6 +13,10 @@ import (
 // Report is a day's operations report: the day's KPIs against the day
 // before, the week for the chart, and the exceptions.
 type Report struct {
+	// Weekly is a week's report: Day and Previous are sums of seven days.
+	Weekly bool
+	// Last is the report's last day (YYYY-MM-DD), its key.
+	Last     string
 	Day      store.DayKPIs
 	Previous store.DayKPIs
 	// Week is the seven days ending with Day, oldest first.
@@ -44,19 +48,38 @@ func (r *Registry) DailyReport(ctx context.Context, day time.Time) (Report, erro
 		}
 		rep.Week = append(rep.Week, k)
 	}
-	rep.Day, rep.Previous = rep.Week[6], rep.Week[5]
+	rep.Day, rep.Previous, rep.Last = rep.Week[6], rep.Week[5], rep.Week[6].Day
+	return rep, r.exceptions(ctx, &rep, start, start.AddDate(0, 0, 1))
+}
+
+// WeeklyReport is the report of the seven local days ending with last,
+// against the seven before.
+func (r *Registry) WeeklyReport(ctx context.Context, last time.Time) (Report, error) {
+	zone := r.deps.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	y, m, d := last.In(zone).Date()
+	end := time.Date(y, m, d, 0, 0, 0, 0, zone).AddDate(0, 0, 1)
+	days, err := r.deps.DB.PeriodKPIs(ctx, end.AddDate(0, 0, -14), end, zone, ReportTolerance, r.Now())
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{Weekly: true, Week: days[7:], Day: store.SumKPIs(days[7:]), Previous: store.SumKPIs(days[:7]), Last: days[13].Day}
+	return rep, r.exceptions(ctx, &rep, end.AddDate(0, 0, -7), end)
+}
+
+// exceptions fills the report's exceptions for [from, to).
+func (r *Registry) exceptions(ctx context.Context, rep *Report, from, to time.Time) error {
 	var err error
-	if rep.TopIdle, err = r.deps.DB.TopIdle(ctx, rep.Day.Day, 5); err != nil {
-		return rep, err
+	if rep.TopIdle, err = r.deps.DB.TopIdle(ctx, from.Format(time.DateOnly), rep.Last, 5); err != nil {
+		return err
 	}
-	end := start.AddDate(0, 0, 1)
-	if rep.Delayed, err = r.deps.DB.DelayedOn(ctx, start, end, 10); err != nil {
-		return rep, err
+	if rep.Delayed, err = r.deps.DB.DelayedOn(ctx, from, to, 10); err != nil {
+		return err
 	}
-	if rep.Silent, err = r.deps.DB.SilentOn(ctx, start, end); err != nil {
-		return rep, err
-	}
-	return rep, nil
+	rep.Silent, err = r.deps.DB.SilentOn(ctx, from, to)
+	return err
 }
 
 // Arrow compares a number with the day before: ▲ up, ▼ down, = the same.
@@ -76,6 +99,11 @@ func (rep Report) View() View {
 	d, p := rep.Day, rep.Previous
 	day, _ := time.Parse(time.DateOnly, d.Day)
 	v := View{Title: "Fleet report · " + day.Format("Mon 2 Jan 2006")}
+	if rep.Weekly {
+		first, _ := time.Parse(time.DateOnly, rep.Week[0].Day)
+		last, _ := time.Parse(time.DateOnly, rep.Last)
+		v.Title = "Weekly fleet report · " + first.Format("2 Jan") + " – " + last.Format("2 Jan 2006")
+	}
 	v.Text = fmt.Sprintf("%d trips started, %d completed; %.0f%% of active trucks on trips; %.0f km driven.",
 		d.TripsStarted, d.TripsCompleted, 100*d.Utilisation, d.DistanceKm)
 	cmp := func(now, before float64, format string) string {
@@ -120,19 +148,44 @@ func (rep Report) View() View {
 		v.Columns = nil
 	}
 	v.Footer = "On time: within 30 minutes of the schedule. Turnaround: pickup arrival to back at base."
-	v.Buttons = []Button{{Label: "Details", Action: ActionReportDetails, Value: d.Day}}
+	if rep.Weekly {
+		v.Footer = "Against the week before. " + v.Footer + " Utilisation: the days' average."
+	}
+	v.Buttons = []Button{{Label: "Details", Action: ActionReportDetails, Value: rep.detailsKey()}}
 	return v
 }
 
-// ReportMessage and SetReportMessage keep where a day's report was posted,
-// so that a rerun updates it rather than posting again.
-func (r *Registry) ReportMessage(ctx context.Context, day string) (string, string, error) {
-	return r.deps.DB.ReportMessage(ctx, day)
+// detailsKey is the Details button's value: the day, or "week:" and the
+// week's last day.
+func (rep Report) detailsKey() string {
+	if rep.Weekly {
+		return "week:" + rep.Last
+	}
+	return rep.Last
 }
 
-// SetReportMessage records where a day's report was posted.
-func (r *Registry) SetReportMessage(ctx context.Context, day, channel, ts string) error {
-	return r.deps.DB.SetReportMessage(ctx, day, channel, ts)
+// ReportFor reads a Details button's value back into its report.
+func (r *Registry) ReportFor(ctx context.Context, key string) (Report, error) {
+	last, weekly := strings.CutPrefix(key, "week:")
+	day, err := time.ParseInLocation(time.DateOnly, last, r.Zone())
+	if err != nil {
+		return Report{}, &UserError{Msg: "that button does nothing any more"}
+	}
+	if weekly {
+		return r.WeeklyReport(ctx, day)
+	}
+	return r.DailyReport(ctx, day)
+}
+
+// ReportMessage and SetReportMessage keep where a report was posted, so
+// that a rerun updates it rather than posting again.
+func (r *Registry) ReportMessage(ctx context.Context, rep Report) (string, string, error) {
+	return r.deps.DB.ReportMessage(ctx, rep.Last, rep.Weekly)
+}
+
+// SetReportMessage records where a report was posted.
+func (r *Registry) SetReportMessage(ctx context.Context, rep Report, channel, ts string) error {
+	return r.deps.DB.SetReportMessage(ctx, rep.Last, rep.Weekly, channel, ts)
 }
 
 // Details is the report's breakdown: dwell at every place and alerts by
