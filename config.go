@@ -46,6 +46,7 @@ type Config struct {
 	SheetsSyncCron               string
 	ReportCron                   string
 	ReportWeeklyCron             string
+	ReportOnTime                 time.Duration
 
 	ReportTimezone *time.Location
 	Admins         []string // Slack user ids with the admin role whatever the users table says
@@ -199,6 +200,8 @@ var options = []option{
 			c.ReportCron = v
 			return nil
 		}},
+	{Name: "REPORT_ON_TIME_MINUTES", Default: "30", Doc: "how late a departure or delivery may be and still count as on time in the KPIs",
+		set: func(c *Config, v string) (err error) { c.ReportOnTime, err = minutes(v); return err }},
 	{Name: "REPORT_WEEKLY_CRON", Default: "0 6 * * 1", Doc: "when the weekly report (the seven days to yesterday) is posted: a five-field cron schedule in REPORT_TIMEZONE",
 		set: func(c *Config, v string) error {
 			if len(strings.Fields(v)) != 5 {

@@ -360,7 +360,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	// The fold follows the trips of the trucks whose visits it changes.
 	rules := store.Rules{Dwell: cfg.Dwell, OverspeedKmh: cfg.OverspeedKmh, IdleAfter: cfg.IdleAfter, Follow: &a.follow}
 	a.pipeline = ingest.NewPipeline(db, a.parser, rules, a.notifier, logger, a.reg)
-	deps := tools.Deps{DB: db, Actions: tools.NewActions(a.rdb, "watchtower:"), Zone: cfg.ReportTimezone,
+	deps := tools.Deps{DB: db, Actions: tools.NewActions(a.rdb, "watchtower:"), Zone: cfg.ReportTimezone, OnTime: cfg.ReportOnTime,
 		OfflineAfter: cfg.OfflineAfter, DelayGrace: cfg.TripDelayAfter, Logger: logger}
 	if cfg.LocoNavAPIToken != "" {
 		client := loconav.NewClient(cfg.LocoNavAPIURL, cfg.LocoNavAPIToken, &http.Client{Timeout: time.Minute}, logger)

@@ -27,6 +27,8 @@ const (
 // here; the report, fleet_metrics and /fleet report read them.
 type DayKPIs struct {
 	Day string `json:"day"` // YYYY-MM-DD, local
+	// OnTimeMinutes is the grace the on-time numbers were computed with.
+	OnTimeMinutes int `json:"on_time_minutes"`
 
 	// TripsStarted left pickup during the day; TripsCompleted were
 	// delivered during it.
@@ -76,7 +78,7 @@ func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Loc
 	if now.Before(until) {
 		until = now
 	}
-	k := DayKPIs{Day: from.Format(time.DateOnly), AlertsByKind: map[string]int{}}
+	k := DayKPIs{Day: from.Format(time.DateOnly), OnTimeMinutes: int(tolerance.Minutes()), AlertsByKind: map[string]int{}}
 	perTruck, err := db.truckDays(ctx, from, to)
 	if err != nil {
 		return k, fmt.Errorf("store: compute day %s: %w", k.Day, err)
@@ -186,8 +188,8 @@ func (db *DB) ComputeDay(ctx context.Context, dayStart time.Time, zone *time.Loc
 }
 
 // PeriodKPIs returns the KPIs of each local day in [from, to): a day that
-// is over and was computed after it ended is read as stored; any other is
-// computed now (and stored).
+// is over and was computed after it ended, with the same on-time grace, is
+// read as stored; any other is computed now (and stored).
 func (db *DB) PeriodKPIs(ctx context.Context, from, to time.Time, zone *time.Location, tolerance time.Duration, now time.Time) ([]DayKPIs, error) {
 	var out []DayKPIs
 	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
@@ -198,7 +200,7 @@ func (db *DB) PeriodKPIs(ctx context.Context, from, to time.Time, zone *time.Loc
 			d.Format(time.DateOnly)).Scan(&body, &computed)
 		if err == nil && !end.After(now) && !computed.Before(end) {
 			var k DayKPIs
-			if err := json.Unmarshal(body, &k); err == nil {
+			if err := json.Unmarshal(body, &k); err == nil && k.OnTimeMinutes == int(tolerance.Minutes()) {
 				out = append(out, k)
 				continue
 			}

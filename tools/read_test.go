@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/watchtower-fleet/watchtower/store"
+	"github.com/watchtower-fleet/watchtower/tools"
 )
 
 // data decodes an outcome's model output.
@@ -259,6 +260,14 @@ func TestFleetMetrics(t *testing.T) {
 	}
 	if d := data(t, e.invoke(t, viewer, "fleet_metrics", `{"from":"today","to":null}`)); d["trips_started"] != 0.0 || d["distance_km"].(float64) < 2.6 {
 		t.Errorf("today: %v", d)
+	}
+	// With a 90-minute grace (REPORT_ON_TIME_MINUTES) the hour-late
+	// departure is on time: the stored day is recomputed, not reused.
+	lenient := e.deps
+	lenient.OnTime = 90 * time.Minute
+	out := tools.New(lenient).Invoke(t.Context(), viewer, "fleet_metrics", []byte(`{"from":"yesterday","to":null}`))
+	if d := data(t, out); d["on_time_departure_pct"] != 100.0 {
+		t.Errorf("with a 90-minute grace: on-time departures %v, want 100", d["on_time_departure_pct"])
 	}
 }
 

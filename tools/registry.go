@@ -28,6 +28,9 @@ type Registry struct {
 // Deps is what the tools reach the world through.
 type Deps struct {
 	DB *store.DB
+	// OnTime is the grace of the KPIs' on-time departures and deliveries
+	// (REPORT_ON_TIME_MINUTES; DefaultOnTime when 0).
+	OnTime time.Duration
 	// Actions keeps pending write actions; nil makes every write tool
 	// refuse (nothing can be confirmed without it).
 	Actions *Actions

@@ -13,6 +13,8 @@ import (
 // Report is a day's operations report: the day's KPIs against the day
 // before, the week for the chart, and the exceptions.
 type Report struct {
+	// OnTime is the grace its on-time numbers allow.
+	OnTime time.Duration
 	// Weekly is a week's report: Day and Previous are sums of seven days.
 	Weekly bool
 	// Last is the report's last day (YYYY-MM-DD), its key.
@@ -26,8 +28,17 @@ type Report struct {
 	Silent  []string
 }
 
-// ReportTolerance is the on-time grace of the report's KPIs.
-const ReportTolerance = 30 * time.Minute
+// DefaultOnTime is the on-time grace of the KPIs when Deps.OnTime is not
+// set (REPORT_ON_TIME_MINUTES).
+const DefaultOnTime = 30 * time.Minute
+
+// onTime is the KPIs' on-time grace.
+func (r *Registry) onTime() time.Duration {
+	if r.deps.OnTime > 0 {
+		return r.deps.OnTime
+	}
+	return DefaultOnTime
+}
 
 // DailyReport computes the report of the local day containing day. The
 // KPIs are recomputed (and stored) for it and for the six days before:
@@ -40,9 +51,9 @@ func (r *Registry) DailyReport(ctx context.Context, day time.Time) (Report, erro
 	}
 	y, m, d := day.In(zone).Date()
 	start := time.Date(y, m, d, 0, 0, 0, 0, zone)
-	var rep Report
+	rep := Report{OnTime: r.onTime()}
 	for i := 6; i >= 0; i-- {
-		k, err := r.deps.DB.ComputeDay(ctx, start.AddDate(0, 0, -i), zone, ReportTolerance, r.Now())
+		k, err := r.deps.DB.ComputeDay(ctx, start.AddDate(0, 0, -i), zone, r.onTime(), r.Now())
 		if err != nil {
 			return rep, err
 		}
@@ -61,11 +72,11 @@ func (r *Registry) WeeklyReport(ctx context.Context, last time.Time) (Report, er
 	}
 	y, m, d := last.In(zone).Date()
 	end := time.Date(y, m, d, 0, 0, 0, 0, zone).AddDate(0, 0, 1)
-	days, err := r.deps.DB.PeriodKPIs(ctx, end.AddDate(0, 0, -14), end, zone, ReportTolerance, r.Now())
+	days, err := r.deps.DB.PeriodKPIs(ctx, end.AddDate(0, 0, -14), end, zone, r.onTime(), r.Now())
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Weekly: true, Week: days[7:], Day: store.SumKPIs(days[7:]), Previous: store.SumKPIs(days[:7]), Last: days[13].Day}
+	rep := Report{OnTime: r.onTime(), Weekly: true, Week: days[7:], Day: store.SumKPIs(days[7:]), Previous: store.SumKPIs(days[:7]), Last: days[13].Day}
 	return rep, r.exceptions(ctx, &rep, end.AddDate(0, 0, -7), end)
 }
 
@@ -147,7 +158,7 @@ func (rep Report) View() View {
 	if len(v.Rows) == 0 {
 		v.Columns = nil
 	}
-	v.Footer = "On time: within 30 minutes of the schedule. Turnaround: pickup arrival to back at base."
+	v.Footer = fmt.Sprintf("On time: within %d minutes of the schedule. Turnaround: pickup arrival to back at base.", int(rep.OnTime.Minutes()))
 	if rep.Weekly {
 		v.Footer = "Against the week before. " + v.Footer + " Utilisation: the days' average."
 	}

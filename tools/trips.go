@@ -506,7 +506,7 @@ func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) 
 	if to.Sub(from) > 93*24*time.Hour {
 		return Result{}, argErr("to", "the period can be at most 93 days")
 	}
-	days, err := r.deps.DB.PeriodKPIs(ctx, from, to, zone, ReportTolerance, now)
+	days, err := r.deps.DB.PeriodKPIs(ctx, from, to, zone, r.onTime(), now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -548,7 +548,7 @@ func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) 
 		"on_time_departure_pct": pct(onDep, started), "on_time_delivery_pct": pct(onDel, completed),
 		"avg_turnaround_minutes": nil, "utilisation_pct": round(util*100, 1),
 		"distance_km": round(km, 1), "idle_hours": round(idle, 1), "delays": delays,
-		"definitions": "on time: within 30 min of schedule; turnaround: pickup arrival to back at base; utilisation: share of active trucks with a trip-hour",
+		"definitions": fmt.Sprintf("on time: within %d min of schedule; turnaround: pickup arrival to back at base; utilisation: share of active trucks with a trip-hour", int(r.onTime().Minutes())),
 	}
 	turn := "–"
 	if tatTrips > 0 {
