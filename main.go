@@ -60,8 +60,8 @@ Commands:
   replay [--from T] [--to T]
                     re-run archived LocoNav events through the consumers (idempotent)
   job NAME          run one scheduled job now (partitions, offline-trucks, alert-outbox,
-                    expire-actions, follow-trips, daily-report, weekly-report, loconav-poll, loconav-trips,
-                    sheets-sync)
+                    expire-actions, follow-trips, daily-report, weekly-report,
+                    loconav-poll, loconav-trips, sheets-sync)
   report [--date YYYY-MM-DD] [--weekly] [--dry-run]
                     the day's operations report (yesterday's by default; --weekly: the
                     seven days ending with it), posted to SLACK_REPORT_CHANNEL or
