@@ -193,31 +193,13 @@ var options = []option{
 			return nil
 		}},
 	{Name: "REPORT_CRON", Default: "0 6 * * *", Doc: "when the daily report of yesterday is posted: a five-field cron schedule in REPORT_TIMEZONE",
-		set: func(c *Config, v string) error {
-			if len(strings.Fields(v)) != 5 {
-				return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
-			}
-			c.ReportCron = v
-			return nil
-		}},
+		set: func(c *Config, v string) error { c.ReportCron = v; return checkCron(v) }},
 	{Name: "REPORT_ON_TIME_MINUTES", Default: "30", Doc: "how late a departure or delivery may be and still count as on time in the KPIs",
 		set: func(c *Config, v string) (err error) { c.ReportOnTime, err = minutes(v); return err }},
 	{Name: "REPORT_WEEKLY_CRON", Default: "0 6 * * 1", Doc: "when the weekly report (the seven days to yesterday) is posted: a five-field cron schedule in REPORT_TIMEZONE",
-		set: func(c *Config, v string) error {
-			if len(strings.Fields(v)) != 5 {
-				return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
-			}
-			c.ReportWeeklyCron = v
-			return nil
-		}},
+		set: func(c *Config, v string) error { c.ReportWeeklyCron = v; return checkCron(v) }},
 	{Name: "SHEETS_SYNC_CRON", Default: "*/15 * * * *", Doc: "when the sheet sync runs: a five-field cron schedule in REPORT_TIMEZONE",
-		set: func(c *Config, v string) error {
-			if len(strings.Fields(v)) != 5 {
-				return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
-			}
-			c.SheetsSyncCron = v
-			return nil
-		}},
+		set: func(c *Config, v string) error { c.SheetsSyncCron = v; return checkCron(v) }},
 	{Name: "SHEETS_API_URL", Doc: "Sheets API base URL override (a fake's, in tests); empty is Google's",
 		set: func(c *Config, v string) error {
 			c.SheetsAPIURL = v
@@ -410,6 +392,15 @@ func positive(v string, most float64) (float64, error) {
 		return 0, fmt.Errorf("must be a number above 0 and at most %v", most)
 	}
 	return f, nil
+}
+
+// checkCron accepts a five-field cron schedule; the scheduler reads the
+// fields themselves when it starts.
+func checkCron(v string) error {
+	if len(strings.Fields(v)) != 5 {
+		return fmt.Errorf("%q is not a five-field cron schedule (minute hour day month weekday)", v)
+	}
+	return nil
 }
 
 func minutes(v string) (time.Duration, error) {

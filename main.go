@@ -430,24 +430,10 @@ func (a *app) jobs() []ingest.Job {
 			return err
 		}},
 	}
-	// The 06:00 report: yesterday's, computed and posted (or updated).
-	jobs = append(jobs, ingest.Job{Name: "daily-report", Cron: a.cfg.ReportCron, Run: func(ctx context.Context) error {
-		rep, err := a.tools.DailyReport(ctx, time.Now().In(a.cfg.ReportTimezone).AddDate(0, 0, -1))
-		if err != nil || a.cfg.SlackBotToken == "" || a.cfg.SlackReportChannel == "" {
-			return err
-		}
-		_, err = a.postReport(ctx, rep)
-		return err
-	}})
-	// Mondays: the week to yesterday.
-	jobs = append(jobs, ingest.Job{Name: "weekly-report", Cron: a.cfg.ReportWeeklyCron, Run: func(ctx context.Context) error {
-		rep, err := a.tools.WeeklyReport(ctx, time.Now().In(a.cfg.ReportTimezone).AddDate(0, 0, -1))
-		if err != nil || a.cfg.SlackBotToken == "" || a.cfg.SlackReportChannel == "" {
-			return err
-		}
-		_, err = a.postReport(ctx, rep)
-		return err
-	}})
+	// The 06:00 report, and on Mondays the week's: yesterday's, computed and
+	// posted (or updated).
+	jobs = append(jobs, a.reportJob("daily-report", a.cfg.ReportCron, a.tools.DailyReport),
+		a.reportJob("weekly-report", a.cfg.ReportWeeklyCron, a.tools.WeeklyReport))
 	if a.sheets != nil {
 		jobs = append(jobs, ingest.Job{Name: "sheets-sync", Cron: a.cfg.SheetsSyncCron, Run: func(ctx context.Context) error {
 			_, err := a.syncSheets(ctx, "sheets-sync", false)
@@ -471,6 +457,19 @@ func (a *app) jobs() []ingest.Job {
 		}})
 	}
 	return jobs
+}
+
+// reportJob computes the report ending yesterday and, with Slack, posts it
+// to SLACK_REPORT_CHANNEL (or updates its message).
+func (a *app) reportJob(name, cron string, report func(context.Context, time.Time) (tools.Report, error)) ingest.Job {
+	return ingest.Job{Name: name, Cron: cron, Run: func(ctx context.Context) error {
+		rep, err := report(ctx, time.Now().In(a.cfg.ReportTimezone).AddDate(0, 0, -1))
+		if err != nil || a.cfg.SlackBotToken == "" || a.cfg.SlackReportChannel == "" {
+			return err
+		}
+		_, err = a.postReport(ctx, rep)
+		return err
+	}}
 }
 
 func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool, simulate string, console *consoleOnRun) error {

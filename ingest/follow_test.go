@@ -103,23 +103,7 @@ func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[st
 // same milestones and events.
 func TestTripsFollowSimulatedDay(t *testing.T) {
 	t.Parallel()
-	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var trucks []store.Truck
-	for _, r := range fleet.Trucks {
-		if r.Value.Status == "" || r.Value.Status == store.TruckActive {
-			trucks = append(trucks, r.Value)
-		}
-		if len(trucks) == 16 {
-			break
-		}
-	}
-	var places []store.Location
-	for _, r := range fleet.Locations {
-		places = append(places, r.Value)
-	}
+	trucks, places := simFleet(t, 16)
 	const interval = 30 * time.Second
 	start := time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
 	end := start.Add(30 * time.Hour)
@@ -366,23 +350,7 @@ func checkDayKPIs(t *testing.T, db *store.DB, s *sim.Sim, start time.Time) store
 // 1%), and the week's sum adds the days up.
 func TestKPIsSimulatedWeek(t *testing.T) {
 	t.Parallel()
-	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var trucks []store.Truck
-	for _, r := range fleet.Trucks {
-		if r.Value.Status == "" || r.Value.Status == store.TruckActive {
-			trucks = append(trucks, r.Value)
-		}
-		if len(trucks) == 8 {
-			break
-		}
-	}
-	var places []store.Location
-	for _, r := range fleet.Locations {
-		places = append(places, r.Value)
-	}
+	trucks, places := simFleet(t, 8)
 	start := time.Date(2026, 11, 15, 23, 0, 0, 0, time.UTC) // Monday 16 November, 00:00 in Lagos
 	end := start.Add(7 * 24 * time.Hour)
 	s, err := sim.New(sim.Config{Seed: 9, Start: start, Duration: 7 * 24 * time.Hour, FixInterval: time.Minute, Trucks: trucks, Places: places})
@@ -411,4 +379,27 @@ func haversineKm(a, b store.Point) float64 {
 	dla, dlo := la2-la1, (b.Lon-a.Lon)*math.Pi/180
 	h := math.Sin(dla/2)*math.Sin(dla/2) + math.Cos(la1)*math.Cos(la2)*math.Sin(dlo/2)*math.Sin(dlo/2)
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
+}
+
+// simFleet is the first n active trucks of the test fleet and its places.
+func simFleet(t *testing.T, n int) ([]store.Truck, []store.Location) {
+	t.Helper()
+	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trucks []store.Truck
+	for _, r := range fleet.Trucks {
+		if r.Value.Status == "" || r.Value.Status == store.TruckActive {
+			trucks = append(trucks, r.Value)
+		}
+		if len(trucks) == n {
+			break
+		}
+	}
+	var places []store.Location
+	for _, r := range fleet.Locations {
+		places = append(places, r.Value)
+	}
+	return trucks, places
 }

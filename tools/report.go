@@ -40,10 +40,9 @@ func (r *Registry) onTime() time.Duration {
 	return DefaultOnTime
 }
 
-// DailyReport computes the report of the local day containing day. The
-// KPIs are recomputed (and stored) for it and for the six days before:
-// recomputing gives the same numbers, so a report rerun for a date says the
-// same.
+// DailyReport computes the report of the local day containing day: its
+// KPIs recomputed (and stored), the six days before for the chart and the
+// comparison.
 func (r *Registry) DailyReport(ctx context.Context, day time.Time) (Report, error) {
 	zone := r.deps.Zone
 	if zone == nil {
@@ -52,13 +51,17 @@ func (r *Registry) DailyReport(ctx context.Context, day time.Time) (Report, erro
 	y, m, d := day.In(zone).Date()
 	start := time.Date(y, m, d, 0, 0, 0, 0, zone)
 	rep := Report{OnTime: r.onTime()}
-	for i := 6; i >= 0; i-- {
-		k, err := r.deps.DB.ComputeDay(ctx, start.AddDate(0, 0, -i), zone, r.onTime(), r.Now())
-		if err != nil {
-			return rep, err
-		}
-		rep.Week = append(rep.Week, k)
+	// The six days before are read as stored where they are final; the day
+	// itself is computed again, so a rerun updates it.
+	before, err := r.deps.DB.PeriodKPIs(ctx, start.AddDate(0, 0, -6), start, zone, r.onTime(), r.Now())
+	if err != nil {
+		return rep, err
 	}
+	k, err := r.deps.DB.ComputeDay(ctx, start, zone, r.onTime(), r.Now())
+	if err != nil {
+		return rep, err
+	}
+	rep.Week = append(before, k)
 	rep.Day, rep.Previous, rep.Last = rep.Week[6], rep.Week[5], rep.Week[6].Day
 	return rep, r.exceptions(ctx, &rep, start, start.AddDate(0, 0, 1))
 }
