@@ -395,3 +395,69 @@ func (db *DB) truckDays(ctx context.Context, from, to time.Time) ([]truckDay, er
 	slices.SortFunc(all, func(a, b truckDay) int { return cmp.Compare(a.id, b.id) })
 	return all, nil
 }
+
+// TruckPeriod is one truck's numbers summed over days, from daily_metrics
+// as ComputeDay stored them.
+type TruckPeriod struct {
+	Truck             string
+	Days              int // days with any movement
+	DistanceKm        float64
+	MovingMinutes     float64
+	IdleMinutes       float64
+	TripsCompleted    int
+	TurnaroundMinutes *float64 // average over the days that had one
+}
+
+// TruckPeriods returns every truck's numbers over the days first..last
+// (YYYY-MM-DD, inclusive), busiest first.
+func (db *DB) TruckPeriods(ctx context.Context, first, last string) ([]TruckPeriod, error) {
+	rows, err := db.conn.Query(ctx, `SELECT t.number, count(*) FILTER (WHERE m.moving_minutes > 0),
+			sum(m.distance_km), sum(m.moving_minutes), sum(m.idle_minutes), sum(m.trips_completed), avg(m.turnaround_minutes)
+		FROM daily_metrics m JOIN trucks t ON t.id = m.truck_id
+		WHERE m.day BETWEEN $1::date AND $2::date
+		GROUP BY t.number ORDER BY sum(m.moving_minutes) DESC, t.number`, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("store: truck periods: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TruckPeriod, error) {
+		var p TruckPeriod
+		err := r.Scan(&p.Truck, &p.Days, &p.DistanceKm, &p.MovingMinutes, &p.IdleMinutes, &p.TripsCompleted, &p.TurnaroundMinutes)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: truck periods: %w", err)
+	}
+	return out, nil
+}
+
+// Turnaround is one trip's turnaround: pickup arrival → offload → back at
+// base, as the KPIs define it.
+type Turnaround struct {
+	TripVPCID, Truck, Pickup, Delivery string
+	AtPickup, Offloaded, Returned      time.Time
+}
+
+// Turnarounds returns the trips back at base in [from, to), optionally of
+// one truck (normalised plate), latest first, at most limit, and how many
+// there are in all.
+func (db *DB) Turnarounds(ctx context.Context, from, to time.Time, truck string, limit int) ([]Turnaround, int, error) {
+	rows, err := db.conn.Query(ctx, `SELECT tr.vpc_id, t.number, p.code, d.code, tr.at_pickup_at, coalesce(tr.offloaded_at, tr.returned_at), tr.returned_at,
+			count(*) OVER ()
+		FROM trips tr JOIN trucks t ON t.id = tr.truck_id
+			JOIN locations p ON p.id = tr.pickup_id JOIN locations d ON d.id = tr.delivery_id
+		WHERE tr.returned_at >= $1 AND tr.returned_at < $2 AND tr.at_pickup_at IS NOT NULL AND ($3 = '' OR t.number = $3)
+		ORDER BY tr.returned_at DESC, tr.id DESC LIMIT $4`, from, to, truck, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: turnarounds: %w", err)
+	}
+	total := 0
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Turnaround, error) {
+		var x Turnaround
+		err := r.Scan(&x.TripVPCID, &x.Truck, &x.Pickup, &x.Delivery, &x.AtPickup, &x.Offloaded, &x.Returned, &total)
+		return x, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: turnarounds: %w", err)
+	}
+	return out, total, nil
+}

@@ -317,6 +317,14 @@ type TripFilter struct {
 	Delivery    string    // location code
 	From, To    time.Time // scheduled departure in [From, To)
 	Limit       int       // default 20, at most 500
+	// Before continues a list after the trip with this key.
+	Before *TripKey
+}
+
+// TripKey is a trip's place in the newest-departure-first order.
+type TripKey struct {
+	Departure time.Time
+	ID        int64
 }
 
 // Trips returns the trips matching f, newest departure first, and how many
@@ -338,13 +346,19 @@ func (db *DB) Trips(ctx context.Context, f TripFilter) ([]Trip, int, error) {
 	if !f.To.IsZero() {
 		to = &f.To
 	}
+	var beforeAt *time.Time
+	var beforeID int64
+	if f.Before != nil {
+		beforeAt, beforeID = &f.Before.Departure, f.Before.ID
+	}
 	rows, err := db.conn.Query(ctx, `SELECT `+tripColumns+`, count(*) OVER () FROM `+tripFrom+`
 		WHERE (coalesce(cardinality($1::text[]), 0) = 0 OR tr.status = ANY($1))
 		  AND ($2 = '' OR t.number = $2) AND ($3 = '' OR p.code = $3) AND ($4 = '' OR d.code = $4)
 		  AND ($5::timestamptz IS NULL OR tr.scheduled_departure >= $5)
 		  AND ($6::timestamptz IS NULL OR tr.scheduled_departure < $6)
+		  AND ($8::timestamptz IS NULL OR (tr.scheduled_departure, tr.id) < ($8, $9))
 		ORDER BY tr.scheduled_departure DESC, tr.id DESC LIMIT $7`,
-		f.Statuses, NormalizeTruckNumber(f.TruckNumber), LocationCode(f.Pickup), LocationCode(f.Delivery), from, to, f.Limit)
+		f.Statuses, NormalizeTruckNumber(f.TruckNumber), LocationCode(f.Pickup), LocationCode(f.Delivery), from, to, f.Limit, beforeAt, beforeID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: trips: %w", err)
 	}

@@ -14,8 +14,8 @@ import (
 // all is every tool, in the order the model and help list them.
 func (r *Registry) all() []*Tool {
 	return []*Tool{
-		r.truckLocation(), r.fleetStatus(), r.trucksAt(), r.trucksNear(), r.truckHistory(),
-		r.tripStatus(), r.listTrips(), r.listDelays(), r.alerts(), r.driverFor(), r.fleetMetrics(),
+		r.truckLocation(), r.truckDetails(), r.listTrucks(), r.fleetStatus(), r.trucksAt(), r.trucksNear(), r.truckHistory(),
+		r.tripStatus(), r.tripTracking(), r.listTrips(), r.listDelays(), r.alerts(), r.driverFor(), r.fleetMetrics(), r.turnaroundTimes(),
 		r.createTrip(), r.updateTripStatus(), r.cancelTrip(),
 	}
 }

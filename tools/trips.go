@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,7 +223,10 @@ type ListTripsArgs struct {
 	Status *string `json:"status" jsonschema:"description=Only trips with this status; null for all.,enum=planned,enum=ongoing,enum=delayed,enum=completed,enum=unsuccessful,enum=cancelled"`
 	Truck  *string `json:"truck" jsonschema:"description=Only this truck's trips; null for all trucks."`
 	Day    *string `json:"day" jsonschema:"description=Only trips scheduled to depart on this Lagos day: YYYY-MM-DD or today or yesterday or tomorrow. Null for any day."`
-	Limit  *int    `json:"limit" jsonschema:"description=How many trips at most (1-50); null for 20.,minimum=1,maximum=50"`
+	From   *string `json:"from" jsonschema:"description=Only trips scheduled to depart on or after this Lagos day (YYYY-MM-DD); null for no bound. Not with day."`
+	To     *string `json:"to" jsonschema:"description=Only trips scheduled to depart on or before this Lagos day (YYYY-MM-DD); null for no bound. Not with day."`
+	Cursor *string `json:"cursor" jsonschema:"description=The next_cursor of the previous page; null for the first page."`
+	Limit  *int    `json:"limit" jsonschema:"description=How many trips at most (1-100); null for 20.,minimum=1,maximum=100"`
 }
 
 // Validate checks the arguments.
@@ -229,15 +234,23 @@ func (a ListTripsArgs) Validate() error {
 	if a.Status != nil && !contains(tripStatuses, *a.Status) {
 		return argErr("status", "must be one of %s", strings.Join(tripStatuses, ", "))
 	}
-	if a.Limit != nil && (*a.Limit < 1 || *a.Limit > 50) {
-		return argErr("limit", "must be between 1 and 50")
+	if strings.TrimSpace(deref(a.Day)) != "" && (strings.TrimSpace(deref(a.From)) != "" || strings.TrimSpace(deref(a.To)) != "") {
+		return argErr("day", "give a day, or from and to, not both")
 	}
-	return nil
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"truck", a.Truck}, {"day", a.Day}, {"from", a.From}, {"to", a.To}, {"cursor", a.Cursor}} {
+		if f.v != nil && len(*f.v) > 200 {
+			return argErr(f.name, "is too long")
+		}
+	}
+	return checkLimit(a.Limit)
 }
 
 func (r *Registry) listTrips() *Tool {
 	t := Define("list_trips", RoleViewer, false,
-		"Trips, newest departure first, filtered by status, truck and day.",
+		"Trips, newest departure first, filtered by status, truck and day or range of days. Pages with cursor.",
 		r.runListTrips, nil)
 	t.Usage = "trips [status] [day]"
 	return t
@@ -266,11 +279,45 @@ func (r *Registry) runListTrips(ctx context.Context, c Caller, a ListTripsArgs) 
 		}
 		f.From, f.To = d, d.AddDate(0, 0, 1)
 	}
+	if from := strings.TrimSpace(deref(a.From)); from != "" {
+		d, err := ParseDay(from, now, zone)
+		if err != nil {
+			return Result{}, argErr("from", "%s", err.Error())
+		}
+		f.From = d
+	}
+	if to := strings.TrimSpace(deref(a.To)); to != "" {
+		d, err := ParseDay(to, now, zone)
+		if err != nil {
+			return Result{}, argErr("to", "%s", err.Error())
+		}
+		f.To = d.AddDate(0, 0, 1)
+		if !f.From.IsZero() && !f.From.Before(f.To) {
+			return Result{}, argErr("to", "must not be before from")
+		}
+	}
+	if cur := strings.TrimSpace(deref(a.Cursor)); cur != "" {
+		parts, err := decodeCursor("cursor", cur, 2)
+		if err != nil {
+			return Result{}, err
+		}
+		ns, err1 := strconv.ParseInt(parts[0], 10, 64)
+		id, err2 := strconv.ParseInt(parts[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return Result{}, argErr("cursor", "is not a cursor this list gave")
+		}
+		f.Before = &store.TripKey{Departure: time.Unix(0, ns), ID: id}
+	}
 	trips, total, err := r.deps.DB.Trips(ctx, f)
 	if err != nil {
 		return Result{}, err
 	}
-	return tripList("Trips", trips, total, now, zone), nil
+	res := tripList("Trips", trips, total, now, zone)
+	if total > len(trips) {
+		last := trips[len(trips)-1]
+		res.Data.(map[string]any)["next_cursor"] = encodeCursor(strconv.FormatInt(last.ScheduledDeparture.UnixNano(), 10), strconv.FormatInt(last.ID, 10))
+	}
+	return res, nil
 }
 
 // tripList is a list of trips as a result.
@@ -472,6 +519,45 @@ func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 type PeriodArgs struct {
 	From *string `json:"from" jsonschema:"description=First day as YYYY-MM-DD or today or yesterday; null for yesterday."`
 	To   *string `json:"to" jsonschema:"description=Last day included as YYYY-MM-DD; null for the same day as from."`
+	// Breakdown adds each day's or each truck's numbers to the totals.
+	Breakdown *string `json:"breakdown" jsonschema:"description=Also list each day's numbers (day) or each truck's (truck); null for the totals only.,enum=day,enum=truck"`
+}
+
+// Validate checks the arguments.
+func (a PeriodArgs) Validate() error {
+	if a.Breakdown != nil && *a.Breakdown != "day" && *a.Breakdown != "truck" {
+		return argErr("breakdown", "must be day or truck")
+	}
+	return nil
+}
+
+// period reads from/to as whole Lagos days [from, to), yesterday by
+// default, at most maxDays.
+func (r *Registry) period(fromS, toS *string, maxDays int) (time.Time, time.Time, error) {
+	now, zone := r.deps.Now(), r.deps.Zone
+	f := "yesterday"
+	if fromS != nil && strings.TrimSpace(*fromS) != "" {
+		f = *fromS
+	}
+	from, err := ParseDay(f, now, zone)
+	if err != nil {
+		return time.Time{}, time.Time{}, argErr("from", "%s", err.Error())
+	}
+	to := from.AddDate(0, 0, 1)
+	if toS != nil && strings.TrimSpace(*toS) != "" {
+		last, err := ParseDay(*toS, now, zone)
+		if err != nil {
+			return time.Time{}, time.Time{}, argErr("to", "%s", err.Error())
+		}
+		to = last.AddDate(0, 0, 1)
+	}
+	if !from.Before(to) {
+		return time.Time{}, time.Time{}, argErr("to", "must not be before from")
+	}
+	if to.Sub(from) > time.Duration(maxDays)*24*time.Hour+time.Hour {
+		return time.Time{}, time.Time{}, argErr("to", "the period can be at most %d days", maxDays)
+	}
+	return from, to, nil
 }
 
 func (r *Registry) fleetMetrics() *Tool {
@@ -484,27 +570,9 @@ func (r *Registry) fleetMetrics() *Tool {
 
 func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) (Result, error) {
 	now, zone := r.deps.Now(), r.deps.Zone
-	fromS := "yesterday"
-	if a.From != nil && strings.TrimSpace(*a.From) != "" {
-		fromS = *a.From
-	}
-	from, err := ParseDay(fromS, now, zone)
+	from, to, err := r.period(a.From, a.To, 93)
 	if err != nil {
-		return Result{}, argErr("from", "%s", err.Error())
-	}
-	to := from.AddDate(0, 0, 1)
-	if a.To != nil && strings.TrimSpace(*a.To) != "" {
-		last, err := ParseDay(*a.To, now, zone)
-		if err != nil {
-			return Result{}, argErr("to", "%s", err.Error())
-		}
-		to = last.AddDate(0, 0, 1)
-	}
-	if !from.Before(to) {
-		return Result{}, argErr("to", "must not be before from")
-	}
-	if to.Sub(from) > 93*24*time.Hour {
-		return Result{}, argErr("to", "the period can be at most 93 days")
+		return Result{}, err
 	}
 	days, err := r.deps.DB.PeriodKPIs(ctx, from, to, zone, r.onTime(), now)
 	if err != nil {
@@ -563,5 +631,198 @@ func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) 
 			{"Utilisation", fmt.Sprintf("%.0f%%", util*100)}, {"On-time departures", show(data["on_time_departure_pct"], "%.0f%%")},
 			{"On-time deliveries", show(data["on_time_delivery_pct"], "%.0f%%")}, {"Distance", fmt.Sprintf("%.0f km", km)},
 			{"Idle", fmt.Sprintf("%.1f h", idle)}, {"Delays", fmt.Sprint(delays)}}}
+	switch deref(a.Breakdown) {
+	case "day":
+		list := make([]map[string]any, 0, len(days))
+		view.Columns = []string{"Day", "Started", "Completed", "Turnaround", "Utilisation", "km"}
+		for _, d := range days {
+			item := map[string]any{"day": d.Day, "trips_started": d.TripsStarted, "trips_completed": d.TripsCompleted,
+				"on_time_departure_pct": pct(d.OnTimeDepartures, d.TripsStarted), "on_time_delivery_pct": pct(d.OnTimeDeliveries, d.TripsCompleted),
+				"turnaround_trips": d.TurnaroundTrips, "avg_turnaround_minutes": nil,
+				"pickup_to_offload_minutes": nil, "offload_to_return_minutes": nil,
+				"active_trucks": d.ActiveTrucks, "trucks_on_trips": d.TrucksOnTrips, "trip_hours": round(d.TripHours, 1),
+				"utilisation_pct": round(d.Utilisation*100, 1), "time_utilisation_pct": round(d.TimeUtilisation*100, 1),
+				"distance_km": round(d.DistanceKm, 1), "idle_hours": round(d.IdleHours, 1), "delays": d.Delays}
+			t := "–"
+			if d.TurnaroundTrips > 0 {
+				item["avg_turnaround_minutes"] = round(d.TurnaroundMinutes, 0)
+				item["pickup_to_offload_minutes"] = round(d.PickupToOffloadMinutes, 0)
+				item["offload_to_return_minutes"] = round(d.OffloadToReturnMinutes, 0)
+				t = duration(time.Duration(d.TurnaroundMinutes * float64(time.Minute)))
+			}
+			list = append(list, item)
+			view.Rows = append(view.Rows, []string{d.Day, fmt.Sprint(d.TripsStarted), fmt.Sprint(d.TripsCompleted), t,
+				fmt.Sprintf("%.0f%%", d.Utilisation*100), fmt.Sprintf("%.0f", d.DistanceKm)})
+		}
+		data["days"] = list
+	case "truck":
+		trucks, err := r.deps.DB.TruckPeriods(ctx, from.Format(time.DateOnly), to.AddDate(0, 0, -1).Format(time.DateOnly))
+		if err != nil {
+			return Result{}, err
+		}
+		list := make([]map[string]any, 0, len(trucks))
+		view.Columns = []string{"Truck", "Days moving", "km", "Moving", "Idle", "Trips"}
+		hours := to.Sub(from).Hours()
+		for _, t := range trucks {
+			item := map[string]any{"truck": t.Truck, "days_moving": t.Days, "distance_km": round(t.DistanceKm, 1),
+				"moving_hours": round(t.MovingMinutes/60, 1), "idle_hours": round(t.IdleMinutes/60, 1),
+				"moving_pct": round(100*t.MovingMinutes/60/hours, 1), "trips_completed": t.TripsCompleted, "avg_turnaround_minutes": nil}
+			if t.TurnaroundMinutes != nil {
+				item["avg_turnaround_minutes"] = round(*t.TurnaroundMinutes, 0)
+			}
+			list = append(list, item)
+			view.Rows = append(view.Rows, []string{t.Truck, fmt.Sprint(t.Days), fmt.Sprintf("%.0f", t.DistanceKm),
+				duration(time.Duration(t.MovingMinutes * float64(time.Minute))), duration(time.Duration(t.IdleMinutes * float64(time.Minute))), fmt.Sprint(t.TripsCompleted)})
+		}
+		data["trucks"] = list
+	}
+	return Result{Data: data, View: view}, nil
+}
+
+// TurnaroundArgs is a range of days and maybe a truck.
+type TurnaroundArgs struct {
+	From  *string `json:"from" jsonschema:"description=First day (trips back at base from then) as YYYY-MM-DD or today or yesterday; null for yesterday."`
+	To    *string `json:"to" jsonschema:"description=Last day included as YYYY-MM-DD; null for the same day as from."`
+	Truck *string `json:"truck" jsonschema:"description=Only this truck's trips; null for every truck."`
+	Limit *int    `json:"limit" jsonschema:"description=How many trips to list at most (1-100); null for 25. The summary covers them all.,minimum=1,maximum=100"`
+}
+
+// Validate checks the arguments.
+func (a TurnaroundArgs) Validate() error {
+	if a.Truck != nil && len(*a.Truck) > 200 {
+		return argErr("truck", "is too long")
+	}
+	return checkLimit(a.Limit)
+}
+
+func (r *Registry) turnaroundTimes() *Tool {
+	return Define("turnaround_times", RoleViewer, false,
+		"Each trip's turnaround over a range of days, as the KPIs define it: arrival at pickup to offload at delivery, and offload to back at base, with the average and median.",
+		r.runTurnaroundTimes, nil)
+}
+
+func (r *Registry) runTurnaroundTimes(ctx context.Context, c Caller, a TurnaroundArgs) (Result, error) {
+	zone := r.deps.Zone
+	from, to, err := r.period(a.From, a.To, 93)
+	if err != nil {
+		return Result{}, err
+	}
+	truck := ""
+	if t := strings.TrimSpace(deref(a.Truck)); t != "" {
+		tr, err := r.deps.DB.TruckByNumber(ctx, t)
+		if err != nil {
+			return Result{}, err
+		}
+		truck = tr.Number
+	}
+	all, total, err := r.deps.DB.Turnarounds(ctx, from, to, truck, 10000)
+	if err != nil {
+		return Result{}, err
+	}
+	mins := make([]float64, len(all))
+	for i, x := range all {
+		mins[i] = x.Returned.Sub(x.AtPickup).Minutes()
+	}
+	shown, more := capped(all, pageSize(a.Limit))
+	items := make([]map[string]any, 0, len(shown))
+	view := View{Title: "Turnaround, " + from.Format("Mon 2 Jan") + " – " + to.AddDate(0, 0, -1).Format("Mon 2 Jan 2006"),
+		Columns: []string{"Trip", "Truck", "Pickup → offload", "Offload → base", "Total"}, More: more}
+	for _, x := range shown {
+		p2o, o2r := x.Offloaded.Sub(x.AtPickup), x.Returned.Sub(x.Offloaded)
+		items = append(items, map[string]any{"trip_id": x.TripVPCID, "truck": x.Truck, "pickup": x.Pickup, "delivery": x.Delivery,
+			"at_pickup": rfc(x.AtPickup, zone), "offloaded": rfc(x.Offloaded, zone), "returned": rfc(x.Returned, zone),
+			"pickup_to_offload_minutes": round(p2o.Minutes(), 0), "offload_to_return_minutes": round(o2r.Minutes(), 0),
+			"turnaround_minutes": round((p2o + o2r).Minutes(), 0)})
+		view.Rows = append(view.Rows, []string{x.TripVPCID, x.Truck, duration(p2o), duration(o2r), duration(p2o + o2r)})
+	}
+	data := map[string]any{"from": from.Format(time.DateOnly), "to_exclusive": to.Format(time.DateOnly), "trips": total,
+		"avg_turnaround_minutes": nil, "median_turnaround_minutes": nil, "turnarounds": items}
+	view.Text = "No trip came back to base in that period."
+	if len(mins) > 0 {
+		avg, med := mean(mins), median(mins)
+		data["avg_turnaround_minutes"], data["median_turnaround_minutes"] = round(avg, 0), round(med, 0)
+		view.Text = fmt.Sprintf("%d trips back at base; turnaround average %s, median %s.", total,
+			duration(time.Duration(avg*float64(time.Minute))), duration(time.Duration(med*float64(time.Minute))))
+	}
+	if more > 0 {
+		data["more"] = moreNote(more)
+	}
+	return Result{Data: data, View: view}, nil
+}
+
+func mean(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+func (r *Registry) tripTracking() *Tool {
+	return Define("trip_tracking", RoleViewer, false,
+		"How a trip is following its route: each milestone (at pickup, left pickup, at delivery, delivered, back at base) with its time once reached, the planned arrival and ETA, the events so far, and LocoNav's public live tracking link.",
+		r.runTripTracking, nil)
+}
+
+func (r *Registry) runTripTracking(ctx context.Context, c Caller, a TripArgs) (Result, error) {
+	now, zone := r.deps.Now(), r.deps.Zone
+	t, err := r.findTrip(ctx, a)
+	if err != nil {
+		return Result{}, err
+	}
+	evs, err := r.deps.DB.TripEventsOf(ctx, t.VPCID)
+	if err != nil {
+		return Result{}, err
+	}
+	steps := []milestone{
+		{"at_pickup", "At pickup", t.AtPickupAt},
+		{"departed", "Loaded and left pickup", t.ActualDeparture},
+		{"at_delivery", "At delivery", t.ArrivedAt},
+		{"delivered", "Delivered", t.OffloadedAt},
+		{"returned", "Back at base", t.ReturnedAt},
+	}
+	view := View{Title: "Tracking " + t.VPCID, Columns: []string{"Milestone", "Time"}}
+	milestones := make([]map[string]any, 0, len(steps))
+	for _, m := range steps {
+		milestones = append(milestones, map[string]any{"key": m.key, "label": m.label, "reached": m.at != nil, "at": rfcPtr(m.at, zone)})
+		when := "–"
+		if m.at != nil {
+			when = clockTime(*m.at, now, zone)
+		}
+		view.Rows = append(view.Rows, []string{m.label, when})
+	}
+	events := make([]map[string]any, 0, len(evs))
+	for _, e := range evs {
+		item := map[string]any{"kind": e.Kind, "at": rfc(e.At, zone)}
+		for _, k := range []string{"place", "reason"} {
+			if v, ok := e.Details[k]; ok {
+				item[k] = v
+			}
+		}
+		events = append(events, item)
+	}
+	data := map[string]any{"trip_id": t.VPCID, "truck": t.TruckNumber, "status": t.Status, "milestone": t.Milestone,
+		"milestones": milestones, "events": events, "planned_arrival": rfcPtr(t.PlannedArrival, zone), "eta": nil,
+		"tracking_url": nil, "loconav": loconavNote(t)}
+	if t.ETA != nil && t.ArrivedAt == nil {
+		data["eta"] = rfc(*t.ETA, zone)
+	}
+	view.Text = fmt.Sprintf("%s: %s → %s, %s.", t.TruckNumber, placeLabel(t.PickupName, t.Pickup), placeLabel(t.DeliveryName, t.Delivery), t.Status)
+	if t.TrackingURL != "" {
+		data["tracking_url"] = t.TrackingURL
+		view.Links = []Link{{"Live tracking", t.TrackingURL}}
+	} else {
+		view.Footer = "LocoNav has given no live link for this trip."
+	}
 	return Result{Data: data, View: view}, nil
 }
