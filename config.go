@@ -63,6 +63,8 @@ type Config struct {
 	TripDelayAfter      time.Duration
 	LocoNavPollInterval time.Duration
 	StreamMaxLen        int64
+	APIRateLimit        int    // per key per minute
+	OTLPEndpoint        string // traces are exported only when set
 }
 
 // option is one row of the configuration table.
@@ -270,6 +272,23 @@ var options = []option{
 			}
 			c.StreamMaxLen = n
 			return nil
+		}},
+	{Name: "API_RATE_LIMIT", Default: "600", Doc: "requests a minute each API key may make, shared by all replicas (0: no limit)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1_000_000 {
+				return errors.New("must be a whole number from 0 to 1000000")
+			}
+			c.APIRateLimit = n
+			return nil
+		}},
+	{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Doc: "OTLP/HTTP collector for traces, e.g. http://127.0.0.1:4318; empty exports none (the ids are still in the logs)",
+		set: func(c *Config, v string) error {
+			c.OTLPEndpoint = v
+			if v == "" {
+				return nil
+			}
+			return checkURL(v, "http", "https")
 		}},
 }
 

@@ -72,13 +72,18 @@ func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout 
 	return c.Run(ctx)
 }
 
+// assistant is the tool loop: the model when one is configured, the
+// grammar otherwise, and the conversations in Redis.
+func (a *app) assistant() *tools.Assistant {
+	cfg := a.cfg
+	return tools.NewAssistant(tools.AssistantConfig{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel},
+		a.tools, tools.NewConversations(a.rdb, "watchtower:", a.logger), a.logger)
+}
+
 // router is the bot's router on the app: the model when one is configured,
 // the grammar otherwise, and the conversations in Redis.
 func (a *app) router() *bot.Router {
-	cfg := a.cfg
-	asst := tools.NewAssistant(tools.AssistantConfig{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel},
-		a.tools, tools.NewConversations(a.rdb, "watchtower:", a.logger), a.logger)
-	r := bot.NewRouter(asst, a.logger)
+	r := bot.NewRouter(a.assistant(), a.logger)
 	if a.sheets != nil {
 		r.Sync = func(ctx context.Context, c tools.Caller) (string, error) {
 			rep, err := a.syncSheets(ctx, c.ID, false)

@@ -33,7 +33,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/watchtower-fleet/watchtower/bot/api"
 	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/ingest/live"
 	"github.com/watchtower-fleet/watchtower/ingest/loconav"
 	"github.com/watchtower-fleet/watchtower/ingest/sim"
 	"github.com/watchtower-fleet/watchtower/store"
@@ -72,6 +74,11 @@ Commands:
   console [--as USERID]
                     talk to the bot on this terminal, or line by line on a pipe
                     (as an admin operator, or as a Slack user with that user's role)
+  apikey create --name NAME --role viewer|dispatcher|admin
+                    create a key for the HTTP API (/api/v1); it is printed once
+  apikey revoke --name NAME
+                    revoke a key at once, on every replica
+  apikey list       list keys: name, role, first characters, last use, state
   tools [--json]    print the bot's tools: name, role, read or write, description, schema
   config            print the configuration, secrets redacted
   version           print the version
@@ -111,11 +118,16 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	// apikey's subcommand comes before its flags.
+	sub := ""
+	if cmd == "apikey" && len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		sub, args = args[0], args[1:]
+	}
 	fs := flag.NewFlagSet("watchtower "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	migrate, asJSON, noConsole, dryRun, weekly := false, false, false, false, false
-	var from, to, simulate, as, date string
+	var from, to, simulate, as, date, name, role string
 	switch cmd {
 	case "run":
 		fs.BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
@@ -131,6 +143,9 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		fs.StringVar(&date, "date", "", "the day, YYYY-MM-DD (default: yesterday)")
 		fs.BoolVar(&weekly, "weekly", false, "the week ending with the day, against the week before")
 		fs.BoolVar(&dryRun, "dry-run", false, "print the report's Block Kit; post nothing")
+	case "apikey":
+		fs.StringVar(&name, "name", "", "the key's name: who uses it, e.g. portal (lower-case letters, digits, - and _)")
+		fs.StringVar(&role, "role", "", "the key's role: viewer, dispatcher or admin")
 	case "replay":
 		fs.StringVar(&from, "from", "", "first receive time to replay (RFC 3339 or YYYY-MM-DD; default: the beginning)")
 		fs.StringVar(&to, "to", "", "replay up to this receive time, exclusive (default: now)")
@@ -141,7 +156,7 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return badInput(err)
 	}
-	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0, "console": 0, "sync-sheets": 0, "report": 0}
+	wantArgs := map[string]int{"run": 0, "migrate": 0, "seed": 1, "replay": 0, "job": 1, "config": 0, "version": 0, "help": 0, "tools": 0, "console": 0, "sync-sheets": 0, "report": 0, "apikey": 0}
 	n, known := wantArgs[cmd]
 	if !known {
 		fmt.Fprint(stderr, usage)
@@ -207,6 +222,12 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 		return syncSheetsCmd(ctx, cfg, logger, dryRun, stdout)
 	case "report":
 		return reportCmd(ctx, cfg, logger, date, weekly, dryRun, stdout)
+	case "apikey":
+		actor := "cli"
+		if u := getenv("USER"); u != "" {
+			actor = "cli:" + u
+		}
+		return apikeyCmd(ctx, cfg, logger, sub, name, role, actor, stdout)
 	default:
 		return runCmd(ctx, cfg, logger, migrate, simulate, console)
 	}
@@ -353,6 +374,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	a.parser = &ingest.Parser{Zone: cfg.LocoNavTimezone}
 	a.streams = ingest.NewStreams(a.rdb, ingest.StreamEvents, cfg.StreamMaxLen)
 	a.notifier = ingest.NewNotifier(a.rdb, ingest.StreamNotifications, db, logger)
+	a.notifier.Live = live.NewPublisher(a.rdb, live.Channel, logger)
 	a.follow = store.DefaultFollowRules()
 	if cfg.TripDelayAfter > 0 {
 		a.follow.DelayAfter = cfg.TripDelayAfter
@@ -509,6 +531,13 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		checks = append(checks, ingest.Check{Name: "slack", Func: slackBot.Ready})
 	}
 	srv := ingest.NewServer(cfg.HTTPAddr, logger, a.reg, checks...)
+	hub := live.NewHub(a.rdb, live.Channel, logger)
+	httpAPI, err := api.New(api.Config{Registry: a.tools, Assistant: a.assistant(), Keys: a.db, Redis: a.rdb, Prefix: "watchtower:",
+		RatePerMinute: cfg.APIRateLimit, Live: hub, Logger: logger})
+	if err != nil {
+		return err
+	}
+	httpAPI.Register(srv.Mux)
 	ingest.NewWebhook(ingest.WebhookConfig{Token: cfg.LocoNavWebhookToken, HMACSecret: cfg.LocoNavWebhookHMACSecret,
 		AllowedCIDRs: cfg.LocoNavAllowedCIDRs}, a.parser, a.streams, logger, a.reg).Register(srv.Mux)
 	if cfg.LocoNavWebhookToken == "" {
@@ -544,6 +573,12 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 	}
 	ctx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
+	go func() {
+		if err := hub.Run(ctx); err != nil {
+			logger.Error("live streams stopped", "err", err)
+		}
+	}()
+	go httpAPI.Run(ctx)
 	var slackDone sync.WaitGroup
 	var slackErr error
 	if slackBot == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/watchtower-fleet/watchtower/ingest/live"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -121,7 +122,7 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 			continue
 		}
 		fixes = append(fixes, store.FixInput{TruckNumber: ev.TruckNumber, VehicleNumber: ev.VehicleNumber, Source: m.Source,
-			ReceivedAt: m.ReceivedAt, Fix: store.Fix{Point: *ev.Point, At: ev.Time, SpeedKmh: ev.SpeedKmh, Heading: ev.Heading, Ignition: ev.Ignition}})
+			ReceivedAt: m.ReceivedAt, StreamID: m.ID, Fix: store.Fix{Point: *ev.Point, At: ev.Time, SpeedKmh: ev.SpeedKmh, Heading: ev.Heading, Ignition: ev.Ignition}})
 	}
 	if len(fixes) == 0 {
 		p.fixes.WithLabelValues("rejected").Add(float64(noFix))
@@ -134,6 +135,7 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 	p.fixes.WithLabelValues("stored").Add(float64(res.Stored))
 	p.fixes.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	p.fixes.WithLabelValues("rejected").Add(float64(res.Rejected + noFix))
+	p.Notifier.PublishPositions(ctx, res.Positions)
 	p.Notifier.Publish(ctx, res.Alerts)
 	// With Rules.Follow, the fold followed the trips of the trucks whose
 	// visits it changed; ETAs and delays that only need time to pass are
@@ -185,6 +187,23 @@ type Notifier struct {
 	stream string
 	store  alertOutbox
 	logger *slog.Logger
+	// Live, when set, also tells live watchers (the API's streams) of
+	// positions, alerts and trip events as they are stored.
+	Live *live.Publisher
+}
+
+// PublishPositions tells live watchers of fixes just stored.
+func (n *Notifier) PublishPositions(ctx context.Context, fixes []store.FixInput) {
+	if n == nil || n.Live == nil || len(fixes) == 0 {
+		return
+	}
+	evs := make([]live.Event, len(fixes))
+	for i, f := range fixes {
+		lat, lng := f.Lat, f.Lon
+		evs[i] = live.Event{Type: live.TypePosition, Truck: f.TruckNumber, At: f.At, Lat: &lat, Lng: &lng,
+			SpeedKmh: f.SpeedKmh, Heading: f.Heading, Ignition: f.Ignition, CorrelationID: f.StreamID}
+	}
+	n.Live.Publish(ctx, evs)
 }
 
 // NewNotifier returns a notifier writing to stream (StreamNotifications in
@@ -198,6 +217,13 @@ func NewNotifier(rdb redis.UniversalClient, stream string, st alertOutbox, logge
 func (n *Notifier) Publish(ctx context.Context, alerts []store.Alert) {
 	if n == nil || len(alerts) == 0 {
 		return
+	}
+	if n.Live != nil {
+		evs := make([]live.Event, len(alerts))
+		for i, a := range alerts {
+			evs[i] = live.Event{Type: live.TypeAlert, Truck: a.TruckNumber, At: a.StartedAt, Kind: a.Kind, Severity: a.Severity, Place: a.LocationCode}
+		}
+		n.Live.Publish(ctx, evs)
 	}
 	pipe := n.rdb.Pipeline()
 	for _, a := range alerts {
@@ -226,6 +252,15 @@ func (n *Notifier) Publish(ctx context.Context, alerts []store.Alert) {
 func (n *Notifier) PublishTripEvents(ctx context.Context, evs []store.TripEvent) {
 	if n == nil || len(evs) == 0 {
 		return
+	}
+	if n.Live != nil {
+		out := make([]live.Event, len(evs))
+		for i, e := range evs {
+			place, _ := e.Details["place"].(string)
+			reason, _ := e.Details["reason"].(string)
+			out[i] = live.Event{Type: live.TypeTrip, Truck: e.TruckNumber, Trip: e.TripVPCID, At: e.At, Kind: e.Kind, Place: place, Reason: reason}
+		}
+		n.Live.Publish(ctx, out)
 	}
 	pipe := n.rdb.Pipeline()
 	for _, e := range evs {

@@ -18,6 +18,9 @@ type FixInput struct {
 	Fix
 	Source     string // webhook, poll, replay
 	ReceivedAt time.Time
+	// StreamID is the Redis stream id that brought the fix, carried as the
+	// correlation id to whoever watches positions live.
+	StreamID string
 }
 
 // RecordResult says what RecordFixes did.
@@ -37,6 +40,9 @@ type RecordResult struct {
 	// FollowErr is why following failed, if it did: the fixes are stored
 	// all the same, and the follow-trips job catches up.
 	FollowErr error
+	// Positions are the fixes new to the store, by truck in time order
+	// (TruckNumber is the fleet's spelling), for live watchers.
+	Positions []FixInput
 }
 
 // trackLockSpace is the first key of the per-truck advisory locks that make
@@ -225,6 +231,9 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 	}
 	if len(byTruck) == 0 {
 		return res, nil
+	}
+	for _, id := range truckIDs {
+		res.Positions = append(res.Positions, byTruck[id]...)
 	}
 
 	// Where each truck's fold starts: its cached state when every new fix

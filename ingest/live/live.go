@@ -1,0 +1,267 @@
+// Package live carries what the fold stores, as it stores it, to whoever
+// watches: positions, trip events and alerts go out on a Redis pub/sub
+// channel, and every replica's Hub fans them out to its stream clients. A
+// client connected to any replica sees every event; a client too slow to
+// keep up is dropped rather than buffered without end.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Channel is the production pub/sub channel.
+const Channel = "watchtower:live"
+
+// Event types.
+const (
+	TypePosition = "position"
+	TypeTrip     = "trip"
+	TypeAlert    = "alert"
+)
+
+// Event is one thing that happened, as the streams send it.
+type Event struct {
+	Type  string    `json:"type"` // position, trip or alert
+	Truck string    `json:"truck"`
+	Trip  string    `json:"trip,omitempty"` // trip events: the trip's id
+	At    time.Time `json:"at"`             // the fix's, the event's or the alert's time
+	// Positions.
+	Lat      *float64 `json:"lat,omitempty"`
+	Lng      *float64 `json:"lng,omitempty"`
+	SpeedKmh *float64 `json:"speed_kmh,omitempty"`
+	Heading  *float64 `json:"heading_deg,omitempty"`
+	Ignition *bool    `json:"ignition,omitempty"`
+	// Trip events and alerts.
+	Kind     string `json:"kind,omitempty"`
+	Place    string `json:"place,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Severity string `json:"severity,omitempty"`
+	// CorrelationID is the Redis stream id of the webhook that brought a
+	// position, so one id follows it from LocoNav to the client.
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// PublishedAt is when the fold published it, for delivery latency.
+	PublishedAt time.Time `json:"published_at"`
+}
+
+// Publisher sends events on the channel.
+type Publisher struct {
+	rdb     redis.UniversalClient
+	channel string
+	logger  *slog.Logger
+}
+
+// NewPublisher publishes on channel (Channel in production).
+func NewPublisher(rdb redis.UniversalClient, channel string, logger *slog.Logger) *Publisher {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Publisher{rdb: rdb, channel: channel, logger: logger}
+}
+
+// maxMessage is how many events one pub/sub message carries.
+const maxMessage = 500
+
+// Publish sends evs, a batch to a message. A failure is logged, not
+// returned: the events are stored, and live watchers are told the next.
+func (p *Publisher) Publish(ctx context.Context, evs []Event) {
+	if p == nil || len(evs) == 0 {
+		return
+	}
+	now := time.Now()
+	for i := range evs {
+		evs[i].PublishedAt = now
+	}
+	for start := 0; start < len(evs); start += maxMessage {
+		b, err := json.Marshal(evs[start:min(start+maxMessage, len(evs))])
+		if err != nil {
+			p.logger.Warn("live events not encoded", "err", err)
+			return
+		}
+		if err := p.rdb.Publish(ctx, p.channel, b).Err(); err != nil {
+			p.logger.Warn("live events not published", "events", len(evs), "err", err)
+			return
+		}
+	}
+}
+
+// Filter is what a subscriber wants: the events of some trucks (all when
+// Trucks is nil), and trip events of one trip only when Trip is set.
+type Filter struct {
+	Trucks []string
+	Trip   string
+}
+
+// Sub is one subscriber. Read C until Gone is closed.
+type Sub struct {
+	C    chan Event
+	gone chan struct{}
+	// Dropped is set when the hub dropped the subscriber for being slow.
+	dropped atomic.Bool
+	once    sync.Once
+	filter  Filter
+	hub     *Hub
+}
+
+// Gone is closed when the subscriber is dropped or closed.
+func (s *Sub) Gone() <-chan struct{} { return s.gone }
+
+// Dropped reports whether the hub dropped it for falling behind.
+func (s *Sub) Dropped() bool { return s.dropped.Load() }
+
+// Close unsubscribes.
+func (s *Sub) Close() { s.hub.remove(s) }
+
+// Hub fans the channel's events out to this replica's subscribers.
+type Hub struct {
+	rdb     redis.UniversalClient
+	channel string
+	logger  *slog.Logger
+	// Buffer is each subscriber's queue; a subscriber whose queue is full
+	// when an event comes is dropped.
+	Buffer int
+
+	mu      sync.RWMutex
+	all     map[*Sub]struct{}
+	byTruck map[string]map[*Sub]struct{}
+	ready   chan struct{}
+	once    sync.Once
+
+	delivered, dropped atomic.Int64
+}
+
+// NewHub returns a hub for channel; Run it.
+func NewHub(rdb redis.UniversalClient, channel string, logger *slog.Logger) *Hub {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{rdb: rdb, channel: channel, logger: logger, Buffer: 64,
+		all: map[*Sub]struct{}{}, byTruck: map[string]map[*Sub]struct{}{}, ready: make(chan struct{})}
+}
+
+// Ready is closed once the hub is subscribed.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+// Stats are the hub's counts.
+func (h *Hub) Stats() (subscribers int, delivered, dropped int64) {
+	h.mu.RLock()
+	n := len(h.all)
+	for _, m := range h.byTruck {
+		n += len(m)
+	}
+	h.mu.RUnlock()
+	return n, h.delivered.Load(), h.dropped.Load()
+}
+
+// Subscribe adds a subscriber.
+func (h *Hub) Subscribe(f Filter) *Sub {
+	s := &Sub{C: make(chan Event, h.Buffer), gone: make(chan struct{}), filter: f, hub: h}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f.Trucks == nil {
+		h.all[s] = struct{}{}
+		return s
+	}
+	for _, t := range f.Trucks {
+		m := h.byTruck[t]
+		if m == nil {
+			m = map[*Sub]struct{}{}
+			h.byTruck[t] = m
+		}
+		m[s] = struct{}{}
+	}
+	return s
+}
+
+func (h *Hub) remove(s *Sub) {
+	h.mu.Lock()
+	delete(h.all, s)
+	for _, t := range s.filter.Trucks {
+		if m := h.byTruck[t]; m != nil {
+			delete(m, s)
+			if len(m) == 0 {
+				delete(h.byTruck, t)
+			}
+		}
+	}
+	h.mu.Unlock()
+	s.once.Do(func() { close(s.gone) })
+}
+
+// Run subscribes to the channel and fans out until ctx ends. go-redis
+// resubscribes after a lost connection by itself.
+func (h *Hub) Run(ctx context.Context) error {
+	ps := h.rdb.Subscribe(ctx, h.channel)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		return fmt.Errorf("live: subscribe %s: %w", h.channel, err)
+	}
+	h.once.Do(func() { close(h.ready) })
+	ch := ps.Channel(redis.WithChannelSize(1000))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			var evs []Event
+			if err := json.Unmarshal([]byte(m.Payload), &evs); err != nil {
+				h.logger.Warn("live message not understood", "err", err)
+				continue
+			}
+			h.Deliver(evs)
+		}
+	}
+}
+
+// Deliver hands events to the subscribers that want them, dropping any
+// whose queue is full.
+func (h *Hub) Deliver(evs []Event) {
+	var slow []*Sub
+	h.mu.RLock()
+	for _, e := range evs {
+		for s := range h.all {
+			if s.wants(e) && !s.offer(e) {
+				slow = append(slow, s)
+			}
+		}
+		for s := range h.byTruck[e.Truck] {
+			if s.wants(e) && !s.offer(e) {
+				slow = append(slow, s)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range slow {
+		if !s.dropped.Swap(true) {
+			h.dropped.Add(1)
+			h.remove(s)
+		}
+	}
+}
+
+func (s *Sub) wants(e Event) bool {
+	return s.filter.Trip == "" || e.Type != TypeTrip || e.Trip == s.filter.Trip
+}
+
+func (s *Sub) offer(e Event) bool {
+	if s.dropped.Load() {
+		return true
+	}
+	select {
+	case s.C <- e:
+		s.hub.delivered.Add(1)
+		return true
+	default:
+		return false
+	}
+}
