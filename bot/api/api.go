@@ -88,8 +88,11 @@ type route struct {
 	// stream routes also take the key as ?access_token=, since browsers'
 	// EventSource and WebSocket cannot send headers.
 	stream bool
-	// doc describes a custom route for the document.
-	doc *opDoc
+	// doc describes a custom route for the document; describe replaces a
+	// tool's description where the API does differently (writes run at
+	// once).
+	doc      *opDoc
+	describe string
 }
 
 // New builds the API.
@@ -145,10 +148,12 @@ func (a *API) table() []*route {
 		{method: "GET", pattern: "/api/v1/trucks/{number}/driver", tag: "Trucks", summary: "A truck's driver", toolName: "driver_for", path: truck, omit: []string{"driver"}},
 		{method: "GET", pattern: "/api/v1/fleet/status", tag: "Trucks", summary: "The fleet at a glance", toolName: "fleet_status"},
 		{method: "GET", pattern: "/api/v1/trips", tag: "Trips", summary: "List trips", toolName: "list_trips"},
-		{method: "POST", pattern: "/api/v1/trips", tag: "Trips", summary: "Create a trip", toolName: "create_trip", body: true},
+		{method: "POST", pattern: "/api/v1/trips", tag: "Trips", summary: "Create a trip", toolName: "create_trip", body: true,
+			describe: "Creates a trip at once. A program is deliberate, so there is no Confirm button, but the same checks run as for a person (the truck is active and free, both places are known, the time is not past, a driver is assigned), the trip goes to LocoNav as the bot's do, and the write is audited with the key's name. Needs a dispatcher or admin key."},
 		{method: "GET", pattern: "/api/v1/trips/{id}", tag: "Trips", summary: "One trip", toolName: "trip_status", path: trip, omit: []string{"truck"}},
 		{method: "GET", pattern: "/api/v1/trips/{id}/tracking", tag: "Trips", summary: "A trip's milestones and live link", toolName: "trip_tracking", path: trip, omit: []string{"truck"}},
-		{method: "PUT", pattern: "/api/v1/trips/{id}/status", tag: "Trips", summary: "Change a trip's status", toolName: "update_trip_status", path: trip, body: true},
+		{method: "PUT", pattern: "/api/v1/trips/{id}/status", tag: "Trips", summary: "Change a trip's status", toolName: "update_trip_status", path: trip, body: true,
+			describe: "Moves a trip's status at once (ongoing, delayed, completed, unsuccessful); only legal moves are accepted and a final trip cannot change. Audited with the key's name. Needs a dispatcher or admin key."},
 		{method: "GET", pattern: "/api/v1/alerts", tag: "Trips", summary: "Alerts", toolName: "alerts"},
 		{method: "GET", pattern: "/api/v1/analytics/daily", tag: "Analytics", summary: "The fleet's KPIs day by day", toolName: "fleet_metrics", fixed: map[string]any{"breakdown": "day"}},
 		{method: "GET", pattern: "/api/v1/analytics/tat", tag: "Analytics", summary: "Turnaround times", toolName: "turnaround_times"},

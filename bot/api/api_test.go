@@ -25,6 +25,10 @@ import (
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
+// dbURL is the last fixture's schema, for a query the store has no
+// method for.
+var dbURL string
+
 var update = flag.Bool("update", false, "rewrite golden files")
 
 var lagos = func() *time.Location {
@@ -104,8 +108,9 @@ func seedFleet(t testing.TB, db *store.DB) {
 
 func newFx(t testing.TB, tune ...func(*api.Config)) *fx {
 	t.Helper()
-	_, db := storetest.NewMigrated(t)
+	schema, db := storetest.NewMigrated(t)
 	seedFleet(t, db)
+	dbURL = schema.URL
 	return newFxOn(t, db, redisClient(t), fmt.Sprintf("wt_test:%d:%08x:", os.Getpid(), rand.Uint32()), tune...)
 }
 

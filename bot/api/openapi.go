@@ -160,6 +160,9 @@ func (a *API) Document() map[string]any {
 		var problems []string
 		if rt.tool != nil {
 			op["description"] = rt.tool.Description
+			if rt.describe != "" {
+				op["description"] = rt.describe
+			}
 			op["x-watchtower-tool"] = rt.tool.Name
 			op["x-watchtower-role"] = rt.tool.Role
 			props := properties(rt.tool)
@@ -267,8 +270,7 @@ func (a *API) bodySchema(rt *route) map[string]any {
 			required = append(required, name)
 		}
 	}
-	return map[string]any{"type": "object", "additionalProperties": false, "properties": out, "required": required,
-		"description": rt.tool.Description}
+	return map[string]any{"type": "object", "additionalProperties": false, "properties": out, "required": required}
 }
 
 func bodySchemaName(tool string) string {

@@ -56,9 +56,10 @@ func (a *API) trucksSnapshot(ctx context.Context, r *http.Request, c tools.Calle
 		out := a.reg.Invoke(ctx, c, "truck_details", raw)
 		if out.Err != nil {
 			p := toolProblem(r, out.Err, out.Message(), map[string]string{"truck": "numbers"})
-			if p.Status == http.StatusNotFound || p.Status == http.StatusBadRequest {
+			if p.Status == http.StatusNotFound || p.Status == http.StatusBadRequest || p.Status == http.StatusUnprocessableEntity {
 				p.Status, p.Type, p.Title = http.StatusBadRequest, problemType("invalid-parameter"), problemTitles["invalid-parameter"]
 				p.InvalidParams = []InvalidParam{{Name: "numbers", Reason: out.Message()}}
+				p.Detail = fmt.Sprintf("invalid parameter %q: %s", "numbers", out.Message())
 			}
 			return s, p
 		}
@@ -167,14 +168,17 @@ func (a *API) serveSSE(w http.ResponseWriter, r *http.Request, s snapshot) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	writeRaw := func(name string, b []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeWait))
+		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+		return err
+	}
 	write := func(name string, data any) error {
 		b, err := json.Marshal(data)
 		if err != nil {
 			return err
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(writeWait))
-		_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
-		return err
+		return writeRaw(name, b)
 	}
 	for _, e := range s.events {
 		if write(e.name, e.data) != nil {
@@ -202,15 +206,15 @@ func (a *API) serveSSE(w http.ResponseWriter, r *http.Request, s snapshot) {
 			if _, err := fmt.Fprintf(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
-		case e := <-sub.C:
+		case m := <-sub.C:
 			// Write what is queued, then flush once.
-			if write(e.Type, e) != nil {
+			if writeRaw(m.Event.Type, m.JSON()) != nil {
 				return
 			}
 			for more := true; more; {
 				select {
-				case e := <-sub.C:
-					if write(e.Type, e) != nil {
+				case m := <-sub.C:
+					if writeRaw(m.Event.Type, m.JSON()) != nil {
 						return
 					}
 				default:
@@ -328,8 +332,10 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request, s snapshot) {
 			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
 				return
 			}
-		case e := <-sub.C:
-			if send(e.Type, e) != nil {
+		case m := <-sub.C:
+			_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
+			msg := append(append(append([]byte(`{"event":"`), m.Event.Type...), `","data":`...), m.JSON()...)
+			if conn.WriteMessage(websocket.TextMessage, append(msg, '}')) != nil {
 				return
 			}
 		}

@@ -99,9 +99,23 @@ type Filter struct {
 	Trip   string
 }
 
+// Msg is one event as delivered: shared by every subscriber it goes to,
+// so a queue holds pointers, and encoded once for all of them.
+type Msg struct {
+	Event Event
+	once  sync.Once
+	raw   []byte
+}
+
+// JSON is the event encoded, computed once.
+func (m *Msg) JSON() []byte {
+	m.once.Do(func() { m.raw, _ = json.Marshal(m.Event) })
+	return m.raw
+}
+
 // Sub is one subscriber. Read C until Gone is closed.
 type Sub struct {
-	C    chan Event
+	C    chan *Msg
 	gone chan struct{}
 	// Dropped is set when the hub dropped the subscriber for being slow.
 	dropped atomic.Bool
@@ -124,8 +138,9 @@ type Hub struct {
 	rdb     redis.UniversalClient
 	channel string
 	logger  *slog.Logger
-	// Buffer is each subscriber's queue; a subscriber whose queue is full
-	// when an event comes is dropped.
+	// Buffer is each subscriber's queue, in events; a subscriber whose
+	// queue is full when an event comes is dropped. It holds pointers to
+	// shared messages: 1,024 cost 8 KiB a subscriber.
 	Buffer int
 
 	mu      sync.RWMutex
@@ -142,7 +157,7 @@ func NewHub(rdb redis.UniversalClient, channel string, logger *slog.Logger) *Hub
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{rdb: rdb, channel: channel, logger: logger, Buffer: 64,
+	return &Hub{rdb: rdb, channel: channel, logger: logger, Buffer: 1024,
 		all: map[*Sub]struct{}{}, byTruck: map[string]map[*Sub]struct{}{}, ready: make(chan struct{})}
 }
 
@@ -162,7 +177,7 @@ func (h *Hub) Stats() (subscribers int, delivered, dropped int64) {
 
 // Subscribe adds a subscriber.
 func (h *Hub) Subscribe(f Filter) *Sub {
-	s := &Sub{C: make(chan Event, h.Buffer), gone: make(chan struct{}), filter: f, hub: h}
+	s := &Sub{C: make(chan *Msg, h.Buffer), gone: make(chan struct{}), filter: f, hub: h}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if f.Trucks == nil {
@@ -228,14 +243,15 @@ func (h *Hub) Run(ctx context.Context) error {
 func (h *Hub) Deliver(evs []Event) {
 	var slow []*Sub
 	h.mu.RLock()
-	for _, e := range evs {
+	for i := range evs {
+		m := &Msg{Event: evs[i]}
 		for s := range h.all {
-			if s.wants(e) && !s.offer(e) {
+			if s.wants(m.Event) && !s.offer(m) {
 				slow = append(slow, s)
 			}
 		}
-		for s := range h.byTruck[e.Truck] {
-			if s.wants(e) && !s.offer(e) {
+		for s := range h.byTruck[m.Event.Truck] {
+			if s.wants(m.Event) && !s.offer(m) {
 				slow = append(slow, s)
 			}
 		}
@@ -253,12 +269,12 @@ func (s *Sub) wants(e Event) bool {
 	return s.filter.Trip == "" || e.Type != TypeTrip || e.Trip == s.filter.Trip
 }
 
-func (s *Sub) offer(e Event) bool {
+func (s *Sub) offer(m *Msg) bool {
 	if s.dropped.Load() {
 		return true
 	}
 	select {
-	case s.C <- e:
+	case s.C <- m:
 		s.hub.delivered.Add(1)
 		return true
 	default:
