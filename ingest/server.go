@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -182,6 +183,20 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+}
+
+// Unwrap lets http.ResponseController reach the connection: streams flush
+// and set their own deadlines through it.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hands the connection over (a WebSocket upgrade).
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("ingest: the connection cannot be hijacked")
+	}
+	w.code = http.StatusSwitchingProtocols
+	return h.Hijack()
 }
 
 func (w *statusWriter) WriteHeader(code int) {

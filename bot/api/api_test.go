@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/bot/api"
@@ -145,9 +147,11 @@ func newFxOn(t testing.TB, db *store.DB, rdb *redis.Client, prefix string, tune 
 	}
 	go a.Run(ctx)
 	f.api = a
-	mux := http.NewServeMux()
-	a.Register(mux)
-	f.srv = httptest.NewServer(mux)
+	// The API on the real listener's handler, as in production (its
+	// metrics wrapper must let streams flush and WebSockets upgrade).
+	listener := ingest.NewServer("127.0.0.1:0", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	a.Register(listener.Mux)
+	f.srv = httptest.NewServer(listener.Handler())
 	t.Cleanup(func() { f.srv.Close(); cancel() })
 	f.viewer, f.disp, f.admin = f.key(t, "viewer"), f.key(t, "dispatcher"), f.key(t, "admin")
 	return f
