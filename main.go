@@ -244,9 +244,9 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: cfg.LogLevel, TimeFormat: time.TimeOnly}))
+		return slog.New(traceHandler{tint.NewTextHandler(w, &tint.Options{Level: cfg.LogLevel, TimeFormat: time.TimeOnly})})
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return slog.New(traceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel})})
 }
 
 func buildVersion() string {
@@ -511,6 +511,17 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		}
 		logger.Info("simulating the fleet", "fixes", len(feed), "places", len(places))
 	}
+	shutdownTracing, err := setupTracing(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(ctx); err != nil {
+			logger.Warn("traces not flushed", "err", err)
+		}
+	}()
 	a, err := newApp(ctx, cfg, logger, migrate)
 	if err != nil {
 		return err

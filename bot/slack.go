@@ -13,6 +13,9 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/watchtower-fleet/watchtower/tools"
 )
@@ -255,6 +258,9 @@ func (s *Slack) dispatch(ctx context.Context, runDone <-chan struct{}) {
 	}
 }
 
+// tracerName names the Slack adapter's spans.
+const tracerName = "github.com/watchtower-fleet/watchtower/bot"
+
 // work answers one envelope. A panic is logged with a reference, never
 // taken down the process.
 func (s *Slack) work(ctx context.Context, evt socketmode.Event) {
@@ -266,6 +272,17 @@ func (s *Slack) work(ctx context.Context, evt socketmode.Event) {
 	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	// One trace per envelope: the event, the tool loop, each tool, the
+	// model. Its id is the correlation id the audit log and the logs carry.
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "slack "+string(evt.Type), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "slack")))
+	defer span.End()
+	if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
+		span.SetAttributes(attribute.String("slack.event_type", ev.InnerEvent.Type))
+		if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok {
+			span.SetAttributes(attribute.String("slack.event_id", cb.EventID))
+		}
+	}
 	switch evt.Type {
 	case socketmode.EventTypeEventsAPI:
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)

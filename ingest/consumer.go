@@ -221,10 +221,15 @@ func (c *Consumer) process(ctx context.Context, msgs []Message) {
 	if len(msgs) == 0 {
 		return
 	}
+	ctx, span := startBatch(ctx, c.cfg.Group, msgs)
+	defer span.End()
 	backoff := newBackoff()
 	for {
 		start := time.Now()
 		err := c.handle(ctx, msgs)
+		if err != nil {
+			span.RecordError(err)
+		}
 		c.metrics.batch.WithLabelValues(c.cfg.Group).Observe(time.Since(start).Seconds())
 		if err == nil {
 			c.ack(ctx, msgs)

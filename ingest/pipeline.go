@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/watchtower-fleet/watchtower/ingest/live"
 	"github.com/watchtower-fleet/watchtower/store"
@@ -128,10 +130,15 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 		p.fixes.WithLabelValues("rejected").Add(float64(noFix))
 		return nil
 	}
+	ctx, span := tracer().Start(ctx, "fold", trace.WithAttributes(attribute.Int("watchtower.fixes", len(fixes))))
+	defer span.End()
 	res, err := p.Store.RecordFixes(ctx, fixes, p.Rules)
 	if err != nil {
+		span.RecordError(err)
 		return err
 	}
+	span.SetAttributes(attribute.Int("watchtower.stored", res.Stored), attribute.Int("watchtower.duplicates", res.Duplicates),
+		attribute.Int("watchtower.alerts", len(res.Alerts)), attribute.Int("watchtower.trip_events", len(res.TripEvents)))
 	p.fixes.WithLabelValues("stored").Add(float64(res.Stored))
 	p.fixes.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	p.fixes.WithLabelValues("rejected").Add(float64(res.Rejected + noFix))

@@ -24,6 +24,7 @@ const (
 	fieldSource   = "s"
 	fieldReceived = "r" // unix milliseconds
 	fieldBody     = "b"
+	fieldTrace    = "t" // the writer's traceparent, when it had a span
 )
 
 // DefaultMaxLen caps the events stream (approximately). It is a memory guard,
@@ -53,9 +54,13 @@ func NewStreams(rdb redis.UniversalClient, stream string, maxLen int64) *Streams
 // were not stored, and the sender must retry.
 func (s *Streams) Publish(ctx context.Context, evs []Event) ([]string, error) {
 	received := strconv.FormatInt(s.now().UnixMilli(), 10)
+	tp := traceparent(ctx)
 	args := func(ev Event) *redis.XAddArgs {
-		return &redis.XAddArgs{Stream: s.events, MaxLen: s.maxLen, Approx: true,
-			Values: []any{fieldFamily, ev.Family, fieldSource, ev.Source, fieldReceived, received, fieldBody, []byte(ev.Raw)}}
+		values := []any{fieldFamily, ev.Family, fieldSource, ev.Source, fieldReceived, received, fieldBody, []byte(ev.Raw)}
+		if tp != "" {
+			values = append(values, fieldTrace, tp)
+		}
+		return &redis.XAddArgs{Stream: s.events, MaxLen: s.maxLen, Approx: true, Values: values}
 	}
 	if len(evs) == 1 {
 		id, err := s.rdb.XAdd(ctx, args(evs[0])).Result()
@@ -86,12 +91,15 @@ type Message struct {
 	Source     string
 	ReceivedAt time.Time
 	Body       []byte
+	// Traceparent is the trace context of the request that wrote it.
+	Traceparent string
 }
 
 func messageFrom(x redis.XMessage) Message {
 	m := Message{ID: x.ID}
 	m.Family, _ = x.Values[fieldFamily].(string)
 	m.Source, _ = x.Values[fieldSource].(string)
+	m.Traceparent, _ = x.Values[fieldTrace].(string)
 	if b, ok := x.Values[fieldBody].(string); ok {
 		m.Body = []byte(b)
 	}

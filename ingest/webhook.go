@@ -17,6 +17,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // MaxWebhookBody is the largest webhook body accepted (413 beyond).
@@ -94,7 +99,15 @@ func (w *Webhook) fail(rw http.ResponseWriter, code int, result, msg string) {
 }
 
 func (w *Webhook) handler(family string) http.Handler {
+	name := "webhook " + family
+	if family == "" {
+		name = "webhook"
+	}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		ctx, span := tracer().Start(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)), name,
+			trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		r = r.WithContext(ctx)
 		if w.cfg.Token == "" {
 			// Better LocoNav retries than we accept anyone's positions.
 			w.fail(rw, http.StatusServiceUnavailable, "unconfigured", "webhooks are not configured on this server (LOCONAV_WEBHOOK_TOKEN)")
@@ -134,10 +147,12 @@ func (w *Webhook) handler(family string) http.Handler {
 		}
 		ids, err := w.pub.Publish(r.Context(), evs)
 		if err != nil {
-			w.logger.Error("webhook not stored", "events", len(evs), "err", err)
+			span.SetStatus(codes.Error, "not stored")
+			w.logger.ErrorContext(r.Context(), "webhook not stored", "events", len(evs), "err", err)
 			w.fail(rw, http.StatusServiceUnavailable, "unavailable", "event store unavailable; retry")
 			return
 		}
+		span.SetAttributes(attribute.StringSlice("watchtower.correlation_ids", ids), attribute.Int("watchtower.events", len(evs)))
 		w.accepted.Inc()
 		for _, ev := range evs {
 			if c := w.events[ev.Family]; c != nil {

@@ -299,6 +299,8 @@ func (r *Registry) Confirm(ctx context.Context, c Caller, id string) Outcome {
 		r.audit(ctx, c, "action.failed", t.Name, rec.Args, userMessage(err))
 		return Outcome{Tool: t.Name, Err: err}
 	}
+	ctx, span := startTool(ctx, c, t, "confirm")
+	defer func() { endTool(span, err) }()
 	// The confirmer acts, but the audit keeps the request's correlation.
 	runAs := c
 	runAs.CorrelationID = rec.CorrelationID
@@ -383,11 +385,13 @@ func (r *Registry) localGone(err error) error {
 // but the arguments go through the same checks and preview a person's
 // request does, and the write is audited with the caller's name. Read
 // tools run as Invoke runs them.
-func (r *Registry) Execute(ctx context.Context, c Caller, name string, raw []byte) Outcome {
+func (r *Registry) Execute(ctx context.Context, c Caller, name string, raw []byte) (out Outcome) {
 	t, ok := r.byName[name]
 	if !ok || !t.Write {
 		return r.Invoke(ctx, c, name, raw)
 	}
+	ctx, span := startTool(ctx, c, t, "execute")
+	defer func() { endTool(span, out.Err) }()
 	args, err := t.Decode(raw)
 	if err != nil {
 		r.audit(ctx, c, "tool.refused", name, raw, err.Error())

@@ -14,6 +14,9 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/param"
 	"github.com/openai/openai-go/v3/responses"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/watchtower-fleet/watchtower/prompts"
 	"github.com/watchtower-fleet/watchtower/store"
@@ -175,8 +178,10 @@ type Usage struct {
 
 // Ask answers one message.
 func (a *Assistant) Ask(ctx context.Context, req Request) Reply {
+	ctx, span := tracer().Start(ctx, "assistant turn", trace.WithAttributes(attribute.Bool("watchtower.model", a.client != nil)))
+	defer span.End()
 	if req.Caller.CorrelationID == "" {
-		req.Caller.CorrelationID = NewCorrelationID()
+		req.Caller.CorrelationID = CorrelationFor(ctx)
 	}
 	if a.client == nil {
 		return a.askGrammar(ctx, req)
@@ -326,7 +331,19 @@ func (a *Assistant) runCalls(ctx context.Context, req Request, calls []responses
 }
 
 // call makes one model call, streaming when the caller shows progress.
-func (a *Assistant) call(ctx context.Context, p responses.ResponseNewParams, progress func(Progress)) (*responses.Response, error) {
+func (a *Assistant) call(ctx context.Context, p responses.ResponseNewParams, progress func(Progress)) (resp *responses.Response, err error) {
+	ctx, span := tracer().Start(ctx, "model "+string(p.Model), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.request.model", string(p.Model))))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "model call failed")
+		} else if resp != nil {
+			span.SetAttributes(attribute.Int64("gen_ai.usage.input_tokens", resp.Usage.InputTokens),
+				attribute.Int64("gen_ai.usage.output_tokens", resp.Usage.OutputTokens))
+		}
+		span.End()
+	}()
 	if progress == nil {
 		return a.client.Responses.New(ctx, p)
 	}

@@ -169,7 +169,9 @@ func (r *Registry) InvokeArgs(ctx context.Context, c Caller, name string, args a
 	return r.Invoke(ctx, c, name, raw)
 }
 
-func (r *Registry) invoke(ctx context.Context, c Caller, t *Tool, args any, raw []byte) Outcome {
+func (r *Registry) invoke(ctx context.Context, c Caller, t *Tool, args any, raw []byte) (out Outcome) {
+	ctx, span := startTool(ctx, c, t, "tool")
+	defer func() { endTool(span, out.Err) }()
 	if t.Write {
 		p, err := r.propose(ctx, c, t, args, raw)
 		if err != nil {

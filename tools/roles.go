@@ -30,7 +30,7 @@ func NewRoles(admins []string, db *store.DB) *Roles {
 // surface knows one. A failed lookup is a viewer, and the error says why,
 // so that nobody gains a role because the database was down.
 func (r *Roles) Caller(ctx context.Context, userID, name string) (Caller, error) {
-	c := Caller{ID: userID, Name: name, Role: RoleViewer, CorrelationID: NewCorrelationID()}
+	c := Caller{ID: userID, Name: name, Role: RoleViewer, CorrelationID: CorrelationFor(ctx)}
 	if r.admins[userID] {
 		c.Role = RoleAdmin
 	}
