@@ -27,3 +27,18 @@ off=$(foldmed false "$1")
 if [ -n "$on" ] && [ -n "$off" ]; then
 	awk -v a="$on" -v b="$off" 'BEGIN { printf "fold throughput (medians): following trips %d rows/s, without %d rows/s, ratio %.3f\n", a, b, a / b }'
 fi
+
+# GET /api/v1/trucks/{number}/location against a bare handler reading the
+# same row (target: 10,000 requests/s, p99 under 10 ms).
+apimed() {
+	{ grep "BenchmarkLocation/handler=$1-" "$2" || true; } |
+		awk -v unit="$3" '{ for (i = 1; i < NF; i++) if ($(i + 1) == unit) print $i }' | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+api=$(apimed api "$1" req/s)
+unc=$(apimed api-uncached "$1" req/s)
+bare=$(apimed bare "$1" req/s)
+if [ -n "$api" ] && [ -n "$bare" ]; then
+	awk -v a="$api" -v u="$unc" -v b="$bare" -v p="$(apimed api "$1" p99_ms)" -v q="$(apimed api-uncached "$1" p99_ms)" 'BEGIN {
+		printf "API location (medians): %d req/s p99 %s ms; uncached %d req/s p99 %s ms; bare row read %d req/s; ratios %.2f and %.2f\n", a, p, u, q, b, a / b, u / b }'
+fi

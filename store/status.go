@@ -109,15 +109,21 @@ type TruckPlace struct {
 // truck has no fix.
 func (db *DB) TruckPlace(ctx context.Context, truckID int64) (TruckPlace, error) {
 	var tp TruckPlace
-	row := db.conn.QueryRow(ctx, `SELECT `+locationColumns+`, ST_Covers(l.boundary, t.position) AS inside,
-			ST_Distance(l.boundary, t.position) AS d,
-			(SELECT v.entered_at FROM geofence_visits v WHERE v.truck_id = t.id AND v.location_id = l.id AND v.exited_at IS NULL)
-		FROM trucks t, `+locationFrom+`
-		WHERE t.id = $1 AND t.position IS NOT NULL
-		ORDER BY ST_Covers(l.boundary, t.position) DESC,
-			CASE WHEN ST_Covers(l.boundary, t.position) THEN ST_Area(l.boundary, false) END,
-			l.boundary <-> t.position
-		LIMIT 1`, truckID)
+	// The smallest place covering the fix, found through the boundaries'
+	// index; only when there is none, the nearest by the index's distance,
+	// measured exactly for that one place.
+	row := db.conn.QueryRow(ctx, `WITH t AS (SELECT id, position FROM trucks WHERE id = $1 AND position IS NOT NULL),
+		inside AS (
+			SELECT l.id, true AS inside, 0::float8 AS d FROM t JOIN locations l ON ST_Covers(l.boundary, t.position)
+			ORDER BY ST_Area(l.boundary, false) LIMIT 1),
+		nearest AS (
+			SELECT l.id, false, ST_Distance(l.boundary, t.position) FROM t, locations l
+			WHERE NOT EXISTS (SELECT 1 FROM inside)
+			ORDER BY l.boundary <-> t.position LIMIT 1),
+		chosen AS (SELECT * FROM inside UNION ALL SELECT * FROM nearest)
+		SELECT `+locationColumns+`, c.inside, c.d,
+			(SELECT v.entered_at FROM geofence_visits v WHERE v.truck_id = $1 AND v.location_id = l.id AND v.exited_at IS NULL)
+		FROM chosen c JOIN `+locationFrom+` ON l.id = c.id`, truckID)
 	var inside bool
 	var since *time.Time
 	loc, err := scanLocation(row, &inside, &tp.DistanceM, &since)

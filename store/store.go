@@ -70,8 +70,17 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: parse database url: %w", redactURLError(err))
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (the CPUs, at least 4) starves the HTTP API's
+		// concurrent reads; DATABASE_URL's pool_max_conns overrides this.
+		cfg.MaxConns = DefaultPoolSize
+	}
 	return OpenConfig(ctx, cfg)
 }
+
+// DefaultPoolSize is the connections a replica keeps at most, unless
+// DATABASE_URL says pool_max_conns.
+const DefaultPoolSize = 16
 
 // OpenConfig is Open with a parsed pool configuration (tests use it to set a
 // search_path).

@@ -193,7 +193,9 @@ func (r *Registry) invoke(ctx context.Context, c Caller, t *Tool, args any, raw 
 			r.logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "correlation_id", c.CorrelationID, "ref", Ref(err), "err", err)
 		}
 	}
-	r.audit(ctx, c, "tool.call", t.Name, raw, outcome)
+	if !c.Program {
+		r.audit(ctx, c, "tool.call", t.Name, raw, outcome)
+	}
 	return Outcome{Tool: t.Name, Result: res, Err: err}
 }
 

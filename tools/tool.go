@@ -52,6 +52,10 @@ type Caller struct {
 	// CorrelationID ties everything one request causes together in the
 	// audit log.
 	CorrelationID string
+	// Program is an API key's caller. Its reads are counted in metrics and
+	// traced, not written to the audit log (a wallboard polling every
+	// second would fill it); its writes are audited like anyone's.
+	Program bool
 }
 
 // Tool is one capability. Build it with Define.

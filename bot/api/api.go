@@ -52,7 +52,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// Timeout bounds one tool call (10 s).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// CacheTTL is how long a read's answer is reused (1 s); negative
+	// turns the cache off.
+	CacheTTL time.Duration
+	Logger   *slog.Logger
 }
 
 // API serves /api/v1.
@@ -66,6 +69,7 @@ type API struct {
 	logger  *slog.Logger
 	allowed map[string][]string // path pattern → methods
 	served  []string            // every pattern registered, for the document test
+	cache   *readCache
 }
 
 // route is one endpoint.
@@ -109,8 +113,12 @@ func New(cfg Config) (*API, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = time.Second
+	}
 	a := &API{cfg: cfg, reg: cfg.Registry, logger: cfg.Logger, paths: http.NewServeMux(), allowed: map[string][]string{},
-		keys: newKeys(cfg.Keys, cfg.Redis, cfg.Prefix, cfg.Logger), limit: newLimiter(cfg.Redis, cfg.Prefix, cfg.RatePerMinute, cfg.RateBurst)}
+		keys: newKeys(cfg.Keys, cfg.Redis, cfg.Prefix, cfg.Logger), limit: newLimiter(cfg.Redis, cfg.Prefix, cfg.RatePerMinute, cfg.RateBurst),
+		cache: newReadCache(cfg.CacheTTL)}
 	for _, rt := range a.table() {
 		if rt.toolName != "" {
 			t, ok := cfg.Registry.Lookup(rt.toolName)
@@ -244,7 +252,7 @@ func (a *API) middleware(rt *route, h http.HandlerFunc) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		}
-		c := tools.Caller{ID: "apikey:" + key.Name, Name: key.Name, Role: key.Role, CorrelationID: requestID(r.Context())}
+		c := tools.Caller{ID: "apikey:" + key.Name, Name: key.Name, Role: key.Role, CorrelationID: requestID(r.Context()), Program: true}
 		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
 	}))
 }
@@ -309,10 +317,17 @@ func (a *API) toolHandler(rt *route) http.HandlerFunc {
 		defer cancel()
 		c := callerOf(r)
 		var out tools.Outcome
+		var body []byte
 		if rt.tool.Write {
 			out = a.reg.Execute(ctx, c, rt.toolName, raw)
+			body = encode(out)
+			if out.Err == nil {
+				a.cache.drop()
+			}
 		} else {
-			out = a.reg.Invoke(ctx, c, rt.toolName, raw)
+			out, body = a.cache.get(ctx, rt.pattern+"\x00"+c.Role+"\x00"+string(raw), func(ctx context.Context) tools.Outcome {
+				return a.reg.Invoke(ctx, c, rt.toolName, raw)
+			})
 		}
 		if out.Err != nil {
 			writeProblem(w, toolProblem(r, out.Err, out.Message(), rename))
@@ -335,7 +350,14 @@ func (a *API) toolHandler(rt *route) http.HandlerFunc {
 				w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
 			}
 		}
-		writeJSON(w, status, out.Result.Data)
+		if body == nil {
+			writeProblem(w, newProblem(r, http.StatusInternalServerError, "internal", "the answer could not be encoded"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 )
 
 // An API request is one trace, the request's span and its tool's; its id is
-// the X-Request-Id, a problem's reference and the audit log's correlation
-// id.
+// the X-Request-Id, a problem's reference and, for a write, the audit
+// log's correlation id.
 func TestTraceRequestThroughTool(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)))
@@ -32,9 +32,24 @@ func TestTraceRequestThroughTool(t *testing.T) {
 	if _, ok := names["tool truck_location"]; !ok {
 		t.Errorf("no tool span in trace %s: %v", id, names)
 	}
-	evs, err := f.db.EventsByCorrelation(context.Background(), id)
-	if err != nil || len(evs) != 1 || evs[0].Subject != "tool:truck_location" {
-		t.Errorf("audit under %s: %+v %v", id, evs, err)
+	// Programs' reads are not audited; their writes are, under the trace.
+	if evs, err := f.db.EventsByCorrelation(context.Background(), id); err != nil || len(evs) != 0 {
+		t.Errorf("a program's read was audited: %+v %v", evs, err)
+	}
+	w := f.do(t, "POST", "/api/v1/trips", f.disp, map[string]any{"truck": "T11985LA", "pickup": "ESSLIBRA",
+		"delivery": "Dangote Ibese", "scheduled_departure": "2026-12-05T06:00"})
+	ok(t, w, 201)
+	wid := w.header.Get("X-Request-Id")
+	evs, err := f.db.EventsByCorrelation(context.Background(), wid)
+	if err != nil || len(evs) < 2 {
+		t.Errorf("audit under %s: %+v %v", wid, evs, err)
+	}
+	found := false
+	for _, s := range exp.GetSpans().Snapshots() {
+		found = found || (s.SpanContext().TraceID().String() == wid && s.Name() == "execute create_trip")
+	}
+	if !found {
+		t.Errorf("no span for the write in trace %s", wid)
 	}
 	p := problem(t, f.get(t, "/api/v1/trucks/nope-0/location", f.viewer), 404, "")
 	if len(p["reference"].(string)) != 32 {
