@@ -91,7 +91,7 @@ var options = []option{
 		Doc: "Redis 7 connection URL (streams, locks)",
 		set: func(c *Config, v string) error { c.RedisURL = v; return checkURL(v, "redis", "rediss", "unix") }},
 	{Name: "HTTP_ADDR", Default: ":8080",
-		Doc: "listen address for webhooks, /healthz, /readyz and /metrics",
+		Doc: "listen address for webhooks, the API (/api/v1), /healthz, /readyz and /metrics",
 		set: func(c *Config, v string) error {
 			c.HTTPAddr = v
 			_, port, err := net.SplitHostPort(v)
