@@ -277,10 +277,10 @@ func (r *Registry) Confirm(ctx context.Context, c Caller, id string) Outcome {
 		return Outcome{Tool: rec.Tool, Err: userErrf("this request is for a tool that no longer exists (%s); nothing was done", rec.Tool)}
 	}
 	if !mayConfirm(c, &rec.Pending) {
-		err := userErrf("only an admin, or %s if their role allows it, can confirm this", rec.RequestedBy.Name)
+		var err error = &ForbiddenError{Msg: fmt.Sprintf("only an admin, or %s if their role allows it, can confirm this", rec.RequestedBy.Name)}
 		if c.ID == rec.RequestedBy.ID {
-			err = &PermissionError{Tool: t.Name, Need: t.Role, Have: c.Role}
-			err = userErrf("%s; an admin must confirm it", err.Error())
+			perm := &PermissionError{Tool: t.Name, Need: t.Role, Have: c.Role}
+			err = &ForbiddenError{Msg: perm.Error() + "; an admin must confirm it"}
 		}
 		r.audit(ctx, c, "action.refused", t.Name, rec.Args, "not allowed to confirm "+id)
 		return Outcome{Tool: t.Name, Err: err}
@@ -329,7 +329,7 @@ func (r *Registry) Dismiss(ctx context.Context, c Caller, id string) Outcome {
 	}
 	if c.ID != rec.RequestedBy.ID && !mayConfirm(c, &rec.Pending) {
 		r.audit(ctx, c, "action.refused", rec.Tool, rec.Args, "not allowed to cancel "+id)
-		return Outcome{Tool: rec.Tool, Err: userErrf("only %s or an admin can cancel this", rec.RequestedBy.Name)}
+		return Outcome{Tool: rec.Tool, Err: &ForbiddenError{Msg: fmt.Sprintf("only %s or an admin can cancel this", rec.RequestedBy.Name)}}
 	}
 	if err := r.actions.claim(ctx, id, ActionCancelled, c.Name, r.deps.Now()); err != nil {
 		return Outcome{Tool: rec.Tool, Err: r.localGone(err)}
@@ -379,6 +379,11 @@ func (r *Registry) localGone(err error) error {
 	}
 	return err
 }
+
+// ForbiddenError is a caller who may not decide a pending action.
+type ForbiddenError struct{ Msg string }
+
+func (e *ForbiddenError) Error() string { return e.Msg }
 
 // Execute runs a write tool at once for a program whose role allows it
 // (an API key): a program is deliberate, so there is no card to confirm,

@@ -295,6 +295,7 @@ func expectedMessage(err error) (string, bool) {
 		te  *store.TransitionError
 		ce  *store.ConflictError
 		ag  *ActionGoneError
+		fe  *ForbiddenError
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -305,6 +306,8 @@ func expectedMessage(err error) (string, bool) {
 		return ue.Error(), true
 	case errors.As(err, &ag):
 		return ag.Error(), true
+	case errors.As(err, &fe):
+		return fe.Error(), true
 	case errors.As(err, &amb):
 		return fmt.Sprintf("%q matches more than one; did you mean %s?", amb.Query, orList(amb.Candidates)), true
 	case errors.As(err, &nfe):

@@ -326,6 +326,10 @@ func (a *API) toolHandler(rt *route) http.HandlerFunc {
 			}
 		} else {
 			out, body = a.cache.get(ctx, rt.pattern+"\x00"+c.Role+"\x00"+string(raw), func(ctx context.Context) tools.Outcome {
+				// Shared by whoever asks meanwhile: one client leaving must
+				// not fail the others.
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Timeout)
+				defer cancel()
 				return a.reg.Invoke(ctx, c, rt.toolName, raw)
 			})
 		}

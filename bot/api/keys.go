@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/watchtower-fleet/watchtower/store"
 )
@@ -49,6 +50,12 @@ type keys struct {
 	mu      sync.Mutex
 	cache   map[[32]byte]keyEntry
 	touched map[int64]time.Time
+	// lookups shares one store lookup among requests with the same key
+	// when its entry expires.
+	lookups singleflight.Group
+	// revoked counts revocations heard: a lookup that began before one
+	// does not keep what it found.
+	revoked uint64
 }
 
 func newKeys(st KeyStore, rdb redis.UniversalClient, prefix string, logger *slog.Logger) *keys {
@@ -78,21 +85,34 @@ func (k *keys) lookup(ctx context.Context, secret string) (store.APIKey, error) 
 	e, hit := k.cache[h]
 	k.mu.Unlock()
 	if !hit || now.After(e.expires) {
-		key, err := k.st.APIKeyBySecret(ctx, secret)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			e = keyEntry{expires: now.Add(keyCacheTTL)}
-		case err != nil:
+		v, err, _ := k.lookups.Do(string(h[:]), func() (any, error) {
+			k.mu.Lock()
+			gen := k.revoked
+			k.mu.Unlock()
+			key, err := k.st.APIKeyBySecret(context.WithoutCancel(ctx), secret)
+			var e keyEntry
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				e = keyEntry{expires: now.Add(keyCacheTTL)}
+			case err != nil:
+				return nil, err
+			default:
+				e = keyEntry{key: key, ok: true, expires: now.Add(keyCacheTTL)}
+			}
+			k.mu.Lock()
+			if len(k.cache) >= keyCacheMax {
+				clear(k.cache)
+			}
+			if k.revoked == gen {
+				k.cache[h] = e
+			}
+			k.mu.Unlock()
+			return e, nil
+		})
+		if err != nil {
 			return store.APIKey{}, err
-		default:
-			e = keyEntry{key: key, ok: true, expires: now.Add(keyCacheTTL)}
 		}
-		k.mu.Lock()
-		if len(k.cache) >= keyCacheMax {
-			clear(k.cache)
-		}
-		k.cache[h] = e
-		k.mu.Unlock()
+		e = v.(keyEntry)
 	}
 	if !e.ok {
 		return store.APIKey{}, errNoKey
@@ -127,6 +147,7 @@ func (k *keys) touch(ctx context.Context, id int64, now time.Time) {
 func (k *keys) forget(name string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.revoked++
 	for h, e := range k.cache {
 		if e.ok && e.key.Name == name {
 			delete(k.cache, h)

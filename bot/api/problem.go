@@ -80,6 +80,7 @@ func toolProblem(r *http.Request, err error, msg string, rename map[string]strin
 		pe  *tools.PermissionError
 		ue  *tools.UserError
 		ag  *tools.ActionGoneError
+		fe  *tools.ForbiddenError
 		nfe *store.NotFoundError
 		amb *store.AmbiguousError
 		te  *store.TransitionError
@@ -104,7 +105,7 @@ func toolProblem(r *http.Request, err error, msg string, rename map[string]strin
 		p := newProblem(r, http.StatusNotFound, "not-found", msg)
 		p.Suggestions = nfe.Suggestions
 		return p
-	case errors.As(err, &pe):
+	case errors.As(err, &pe), errors.As(err, &fe):
 		return newProblem(r, http.StatusForbidden, "forbidden", msg)
 	case errors.As(err, &ag):
 		return newProblem(r, http.StatusGone, "gone", msg)
