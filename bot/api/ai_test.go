@@ -57,8 +57,7 @@ func TestAIQuery(t *testing.T) {
 		}
 		return openaitest.Calls(openaitest.Call{Name: "truck_location", Args: `{"truck":"T11985LA"}`})
 	})
-	var f *fx
-	f = newFx(t, func(c *api.Config) {
+	f := newFx(t, func(c *api.Config) {
 		c.Assistant = tools.NewAssistant(tools.AssistantConfig{APIKey: openaitest.APIKey, BaseURL: model.URL(), Model: "gpt-test",
 			Deadline: 5 * time.Second, RequestTimeout: time.Second}, c.Registry, nil, nil)
 	})

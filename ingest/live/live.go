@@ -8,7 +8,6 @@ package live
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -149,7 +148,7 @@ type Hub struct {
 	ready   chan struct{}
 	once    sync.Once
 
-	delivered, dropped atomic.Int64
+	subs, delivered, dropped atomic.Int64
 }
 
 // NewHub returns a hub for channel; Run it.
@@ -164,20 +163,16 @@ func NewHub(rdb redis.UniversalClient, channel string, logger *slog.Logger) *Hub
 // Ready is closed once the hub is subscribed.
 func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
-// Stats are the hub's counts.
+// Stats are the hub's counts: subscribers now, events delivered and
+// subscribers dropped for being slow since it started.
 func (h *Hub) Stats() (subscribers int, delivered, dropped int64) {
-	h.mu.RLock()
-	n := len(h.all)
-	for _, m := range h.byTruck {
-		n += len(m)
-	}
-	h.mu.RUnlock()
-	return n, h.delivered.Load(), h.dropped.Load()
+	return int(h.subs.Load()), h.delivered.Load(), h.dropped.Load()
 }
 
 // Subscribe adds a subscriber.
 func (h *Hub) Subscribe(f Filter) *Sub {
 	s := &Sub{C: make(chan *Msg, h.Buffer), gone: make(chan struct{}), filter: f, hub: h}
+	h.subs.Add(1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if f.Trucks == nil {
@@ -207,16 +202,32 @@ func (h *Hub) remove(s *Sub) {
 		}
 	}
 	h.mu.Unlock()
-	s.once.Do(func() { close(s.gone) })
+	s.once.Do(func() {
+		h.subs.Add(-1)
+		close(s.gone)
+	})
 }
 
-// Run subscribes to the channel and fans out until ctx ends. go-redis
-// resubscribes after a lost connection by itself.
+// Run subscribes to the channel and fans out until ctx ends. A Redis that
+// is not there yet is waited for; go-redis resubscribes after a lost
+// connection by itself.
 func (h *Hub) Run(ctx context.Context) error {
 	ps := h.rdb.Subscribe(ctx, h.channel)
 	defer ps.Close()
-	if _, err := ps.Receive(ctx); err != nil {
-		return fmt.Errorf("live: subscribe %s: %w", h.channel, err)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		_, err := ps.Receive(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		h.logger.Warn("live streams wait for Redis", "channel", h.channel, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	h.once.Do(func() { close(h.ready) })
 	ch := ps.Channel(redis.WithChannelSize(1000))
