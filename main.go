@@ -544,7 +544,7 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 	srv := ingest.NewServer(cfg.HTTPAddr, logger, a.reg, checks...)
 	hub := live.NewHub(a.rdb, live.Channel, logger)
 	httpAPI, err := api.New(api.Config{Registry: a.tools, Assistant: a.assistant(), Keys: a.db, Redis: a.rdb, Prefix: "watchtower:",
-		RatePerMinute: cfg.APIRateLimit, Live: hub, Logger: logger})
+		RatePerMinute: cfg.APIRateLimit, Live: hub, Logger: logger, Metrics: a.reg})
 	if err != nil {
 		return err
 	}

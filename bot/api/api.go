@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/ingest/live"
@@ -55,6 +56,9 @@ type Config struct {
 	// CacheTTL is how long a read's answer is reused (1 s); negative
 	// turns the cache off.
 	CacheTTL time.Duration
+	// Metrics registers the API's per-key request counter; nil keeps it
+	// unregistered.
+	Metrics prometheus.Registerer
 	Logger   *slog.Logger
 }
 
@@ -70,6 +74,9 @@ type API struct {
 	allowed map[string][]string // path pattern → methods
 	served  []string            // every pattern registered, for the document test
 	cache   *readCache
+	// requests counts each key's requests by answer: who uses the API, how
+	// much, and how often it is refused.
+	requests *prometheus.CounterVec
 }
 
 // route is one endpoint.
@@ -118,7 +125,14 @@ func New(cfg Config) (*API, error) {
 	}
 	a := &API{cfg: cfg, reg: cfg.Registry, logger: cfg.Logger, paths: http.NewServeMux(), allowed: map[string][]string{},
 		keys: newKeys(cfg.Keys, cfg.Redis, cfg.Prefix, cfg.Logger), limit: newLimiter(cfg.Redis, cfg.Prefix, cfg.RatePerMinute, cfg.RateBurst),
-		cache: newReadCache(cfg.CacheTTL)}
+		cache: newReadCache(cfg.CacheTTL),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "watchtower_api_requests_total",
+			Help: "API requests by key and status code (key \"-\" when there was no valid key)."}, []string{"key", "code"})}
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(a.requests); err != nil {
+			return nil, fmt.Errorf("api: metrics: %w", err)
+		}
+	}
 	for _, rt := range a.table() {
 		if rt.toolName != "" {
 			t, ok := cfg.Registry.Lookup(rt.toolName)
@@ -237,6 +251,14 @@ func (a *API) middleware(rt *route, h http.HandlerFunc) http.Handler {
 			h(w, r)
 			return
 		}
+		keyName := "-"
+		defer func() {
+			code := http.StatusOK
+			if rec, ok := w.(*statusRecorder); ok && rec.code != 0 {
+				code = rec.code
+			}
+			a.requests.WithLabelValues(keyName, strconv.Itoa(code)).Inc()
+		}()
 		key, p := a.authenticate(r, rt.stream)
 		if p != nil {
 			if p.Status == http.StatusUnauthorized {
@@ -245,6 +267,7 @@ func (a *API) middleware(rt *route, h http.HandlerFunc) http.Handler {
 			writeProblem(w, p)
 			return
 		}
+		keyName = key.Name
 		if p := a.rateLimit(w, r, key); p != nil {
 			writeProblem(w, p)
 			return

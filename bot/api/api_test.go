@@ -61,6 +61,32 @@ type fx struct {
 	disp    string
 	admin   string
 	channel string
+	names   map[string]string // key → its name
+	metrics *prometheus.Registry
+}
+
+// counted is the API's request counter for a key name and status code.
+func (f *fx) counted(t testing.TB, key, code string) float64 {
+	t.Helper()
+	mfs, err := f.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "watchtower_api_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["key"] == key && labels["code"] == code {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func redisClient(t testing.TB) *redis.Client {
@@ -125,7 +151,7 @@ func newFxOn(t testing.TB, db *store.DB, rdb *redis.Client, prefix string, tune 
 			rdb.Del(context.Background(), keys...)
 		}
 	})
-	f := &fx{db: db, rdb: rdb, prefix: prefix, channel: prefix + "live"}
+	f := &fx{db: db, rdb: rdb, prefix: prefix, channel: prefix + "live", names: map[string]string{}, metrics: prometheus.NewRegistry()}
 	f.reg = tools.New(tools.Deps{DB: db, Actions: tools.NewActions(rdb, prefix), Now: func() time.Time { return testNow }, Zone: lagos})
 	f.hub = live.NewHub(rdb, f.channel, nil)
 	f.pub = live.NewPublisher(rdb, f.channel, nil)
@@ -137,7 +163,7 @@ func newFxOn(t testing.TB, db *store.DB, rdb *redis.Client, prefix string, tune 
 		t.Fatal("hub did not subscribe")
 	}
 	cfg := api.Config{Registry: f.reg, Assistant: tools.NewAssistant(tools.AssistantConfig{}, f.reg, tools.NewConversations(rdb, prefix, nil), nil),
-		Keys: db, Redis: rdb, Prefix: prefix, Live: f.hub, Heartbeat: 200 * time.Millisecond}
+		Keys: db, Redis: rdb, Prefix: prefix, Live: f.hub, Heartbeat: 200 * time.Millisecond, Metrics: f.metrics}
 	for _, tn := range tune {
 		tn(&cfg)
 	}
@@ -166,6 +192,7 @@ func (f *fx) key(t testing.TB, role string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.names[secret] = name
 	return secret
 }
 

@@ -196,6 +196,14 @@ func TestRateLimitAcrossReplicas(t *testing.T) {
 	}
 	// Another key has its own budget.
 	ok(t, a.get(t, path, a.disp), 200)
+	// Each replica counts what it answered, by key.
+	name := a.names[a.viewer]
+	if n := a.counted(t, name, "200") + b.counted(t, name, "200"); n != 10 {
+		t.Errorf("200s counted for the key: %v", n)
+	}
+	if n := b.counted(t, name, "429"); n != 1 {
+		t.Errorf("429s counted for the key: %v", n)
+	}
 }
 
 // The OpenAPI document is pinned, documents every route the API serves
