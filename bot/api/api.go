@@ -59,7 +59,7 @@ type Config struct {
 	// Metrics registers the API's per-key request counter; nil keeps it
 	// unregistered.
 	Metrics prometheus.Registerer
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 // API serves /api/v1.
