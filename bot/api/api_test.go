@@ -177,7 +177,11 @@ func newFxOn(t testing.TB, db *store.DB, rdb *redis.Client, prefix string, tune 
 	// metrics wrapper must let streams flush and WebSockets upgrade).
 	listener := ingest.NewServer("127.0.0.1:0", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	a.Register(listener.Mux)
-	f.srv = httptest.NewServer(listener.Handler())
+	// With the listener's request timeouts, scaled down (30 s in
+	// production): streams must outlive them.
+	f.srv = httptest.NewUnstartedServer(listener.Handler())
+	f.srv.Config.ReadTimeout, f.srv.Config.WriteTimeout = time.Second, time.Second
+	f.srv.Start()
 	t.Cleanup(func() { f.srv.Close(); cancel() })
 	f.viewer, f.disp, f.admin = f.key(t, "viewer"), f.key(t, "dispatcher"), f.key(t, "admin")
 	return f

@@ -163,6 +163,7 @@ func (a *API) serveSSE(w http.ResponseWriter, r *http.Request, s snapshot) {
 	// The server's write timeout is for requests, not streams; each write
 	// gets its own deadline instead.
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

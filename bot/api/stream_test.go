@@ -126,6 +126,15 @@ func TestStreamTrucks(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Error("no heartbeat within 1 s (heartbeat 200 ms)")
 	}
+	// Past the server's read and write timeouts, the stream goes on.
+	time.Sleep(1500 * time.Millisecond)
+	a.pub.Publish(context.Background(), []live.Event{position("T11985LA", 6.51)})
+	for {
+		m := sa.next(t, time.Second)
+		if m.name == "position" && m.data["lat"] == 6.51 {
+			break
+		}
+	}
 	// Bad names and no key.
 	problem(t, a.get(t, "/api/v1/stream/trucks?numbers=T00000XX", a.viewer), 400, "numbers")
 	problem(t, a.get(t, "/api/v1/stream/trucks?numbers=T11985LA", ""), 401, "")
