@@ -31,7 +31,7 @@ fi
 # GET /api/v1/trucks/{number}/location against a bare handler reading the
 # same row (target: 10,000 requests/s, p99 under 10 ms).
 apimed() {
-	{ grep "BenchmarkLocation/handler=$1-" "$2" || true; } |
+	{ grep -E "BenchmarkLocation/handler=$1-[0-9]+ " "$2" || true; } |
 		awk -v unit="$3" '{ for (i = 1; i < NF; i++) if ($(i + 1) == unit) print $i }' | sort -n |
 		awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }

@@ -238,6 +238,17 @@ func callerOf(r *http.Request) tools.Caller {
 // body cap, in that order.
 func (a *API) middleware(rt *route, h http.HandlerFunc) http.Handler {
 	return a.withID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keyName := "-" // until a key is checked
+		if !rt.public {
+			// Counted last, after a panic's 500 is written.
+			defer func() {
+				code := http.StatusOK
+				if rec, ok := w.(*statusRecorder); ok && rec.code != 0 {
+					code = rec.code
+				}
+				a.requests.WithLabelValues(keyName, strconv.Itoa(code)).Inc()
+			}()
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -251,14 +262,6 @@ func (a *API) middleware(rt *route, h http.HandlerFunc) http.Handler {
 			h(w, r)
 			return
 		}
-		keyName := "-"
-		defer func() {
-			code := http.StatusOK
-			if rec, ok := w.(*statusRecorder); ok && rec.code != 0 {
-				code = rec.code
-			}
-			a.requests.WithLabelValues(keyName, strconv.Itoa(code)).Inc()
-		}()
 		key, p := a.authenticate(r, rt.stream)
 		if p != nil {
 			if p.Status == http.StatusUnauthorized {
