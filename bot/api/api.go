@@ -342,36 +342,20 @@ func (a *API) toolHandler(rt *route) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 		defer cancel()
 		c := callerOf(r)
-		var out tools.Outcome
-		var body []byte
 		if rt.tool.Write {
-			out = a.reg.Execute(ctx, c, rt.toolName, raw)
-			body = encode(out)
-			if out.Err == nil {
-				a.cache.drop()
-			}
-		} else {
-			out, body = a.cache.get(ctx, rt.pattern+"\x00"+c.Role+"\x00"+string(raw), func(ctx context.Context) tools.Outcome {
-				// Shared by whoever asks meanwhile: one client leaving must
-				// not fail the others.
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Timeout)
-				defer cancel()
-				return a.reg.Invoke(ctx, c, rt.toolName, raw)
-			})
+			a.idempotent(w, r, raw, func() (int, []byte, string) { return a.write(ctx, r, rt, c, raw, rename) })
+			return
 		}
+		out, body := a.cache.get(ctx, rt.pattern+"\x00"+c.Role+"\x00"+string(raw), func(ctx context.Context) tools.Outcome {
+			// Shared by whoever asks meanwhile: one client leaving must
+			// not fail the others.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Timeout)
+			defer cancel()
+			return a.reg.Invoke(ctx, c, rt.toolName, raw)
+		})
 		if out.Err != nil {
 			writeProblem(w, toolProblem(r, out.Err, out.Message(), rename))
 			return
-		}
-		status := http.StatusOK
-		if rt.method == "POST" {
-			status = http.StatusCreated
-			if m, ok := out.Result.Data.(map[string]any); ok {
-				if id, ok := m["trip_id"].(string); ok {
-					w.Header().Set("Location", "/api/v1/trips/"+url.PathEscape(id))
-				}
-			}
-			a.logger.InfoContext(r.Context(), "api write", "tool", rt.toolName, "key", c.Name, "request_id", c.CorrelationID)
 		}
 		if m, ok := out.Result.Data.(map[string]any); ok {
 			if next, ok := m["next_cursor"].(string); ok {
@@ -384,11 +368,37 @@ func (a *API) toolHandler(rt *route) http.HandlerFunc {
 			writeProblem(w, newProblem(r, http.StatusInternalServerError, "internal", "the answer could not be encoded"))
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		_, _ = w.Write(body)
+		a.answer(w, http.StatusOK, body, "")
 	}
+}
+
+// write runs a write tool at once for a key, and gives the answer to send:
+// its status, body and Location.
+func (a *API) write(ctx context.Context, r *http.Request, rt *route, c tools.Caller, raw []byte, rename map[string]string) (int, []byte, string) {
+	out := a.reg.Execute(ctx, c, rt.toolName, raw)
+	if out.Err != nil {
+		p := toolProblem(r, out.Err, out.Message(), rename)
+		b, _ := json.Marshal(p)
+		return p.Status, append(b, '\n'), ""
+	}
+	a.cache.drop()
+	a.logger.InfoContext(r.Context(), "api write", "tool", rt.toolName, "key", c.Name, "request_id", c.CorrelationID)
+	body := encode(out)
+	if body == nil {
+		p := newProblem(r, http.StatusInternalServerError, "internal", "the answer could not be encoded")
+		b, _ := json.Marshal(p)
+		return p.Status, b, ""
+	}
+	status, loc := http.StatusOK, ""
+	if rt.method == "POST" {
+		status = http.StatusCreated
+		if m, ok := out.Result.Data.(map[string]any); ok {
+			if id, ok := m["trip_id"].(string); ok {
+				loc = "/api/v1/trips/" + url.PathEscape(id)
+			}
+		}
+	}
+	return status, body, loc
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -214,3 +216,47 @@ func TestAnalyticsEndpoints(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A write retried with the same Idempotency-Key gets the first answer
+// again, from either replica, and writes once; the key with another body
+// is refused.
+func TestIdempotentWrites(t *testing.T) {
+	a := newFx(t)
+	b := newFxOn(t, a.db, a.rdb, a.prefix)
+	body := `{"truck":"T11985LA","pickup":"ESSLIBRA","delivery":"Dangote Ibese","scheduled_departure":"2026-12-05T06:00"}`
+	post := func(f *fx, key, body string) resp {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/trips", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+a.disp)
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		return resp{res.StatusCode, res.Header, raw}
+	}
+	first := post(a, "order-77", body)
+	created := ok(t, first, 201)
+	again := post(b, "order-77", body)
+	replayed := ok(t, again, 201)
+	if replayed["trip_id"] != created["trip_id"] || again.header.Get("Idempotent-Replayed") != "true" ||
+		again.header.Get("Location") != first.header.Get("Location") {
+		t.Errorf("replay %v %v, first %v", replayed, again.header, created)
+	}
+	problem(t, post(a, "order-77", strings.Replace(body, "06:00", "07:00", 1)), 422, "")
+	problem(t, post(a, strings.Repeat("k", 129), body), 400, "Idempotency-Key")
+	list := ok(t, a.get(t, "/api/v1/trips", a.viewer), 200)
+	if list["total"] != 1.0 {
+		t.Errorf("%v trips written", list["total"])
+	}
+	// A refusal is an answer too: replayed, not re-run.
+	refused := post(a, "order-78", body)
+	problem(t, refused, 422, "")
+	if r := post(a, "order-78", body); r.code != 422 || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("refusal replay: %d %v", r.code, r.header)
+	}
+}

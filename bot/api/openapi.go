@@ -172,6 +172,11 @@ func (a *API) Document() map[string]any {
 				params = append(params, map[string]any{"name": p, "in": "path", "required": true,
 					"description": prop["description"], "schema": withoutDescription(prop)})
 			}
+			if rt.tool.Write {
+				params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false,
+					"description": "Any string of at most 128 characters, new for each write: a retry with the same key and body within 24 h gets the first answer again (with Idempotent-Replayed: true) instead of writing twice; the same key with another body answers 422.",
+					"schema":      map[string]any{"type": "string", "maxLength": maxIdemKey}})
+			}
 			if rt.body {
 				name := bodySchemaName(rt.tool.Name)
 				schemas[name] = a.bodySchema(rt)
