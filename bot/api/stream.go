@@ -124,30 +124,41 @@ func streamParams(r *http.Request, allowed ...string) *Problem {
 	return nil
 }
 
-func (a *API) streamTrucks(w http.ResponseWriter, r *http.Request) {
-	if p := streamParams(r, "numbers"); p != nil {
-		writeProblem(w, p)
-		return
+// stream serves a live stream: its query checked, then its snapshot
+// resolved, then served (server-sent events or a WebSocket).
+func (a *API) stream(resolve func(*http.Request) (snapshot, *Problem), serve func(http.ResponseWriter, *http.Request, snapshot), params ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p := streamParams(r, params...); p != nil {
+			writeProblem(w, p)
+			return
+		}
+		s, p := resolve(r)
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		serve(w, r, s)
 	}
-	s, p := a.trucksSnapshot(r.Context(), r, callerOf(r), splitNumbers(r.URL.Query().Get("numbers")))
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	a.serveSSE(w, r, s)
 }
 
-func (a *API) streamTrip(w http.ResponseWriter, r *http.Request) {
-	if p := streamParams(r); p != nil {
-		writeProblem(w, p)
-		return
+// trucksNamed is the trucks of ?numbers=, or every truck.
+func (a *API) trucksNamed(r *http.Request) (snapshot, *Problem) {
+	return a.trucksSnapshot(r.Context(), r, callerOf(r), splitNumbers(r.URL.Query().Get("numbers")))
+}
+
+// truckInPath is the truck the path names.
+func (a *API) truckInPath(r *http.Request) (snapshot, *Problem) {
+	s, p := a.trucksSnapshot(r.Context(), r, callerOf(r), []string{r.PathValue("id")})
+	if p != nil && len(p.InvalidParams) > 0 {
+		p.InvalidParams[0].Name = "id"
+		p.Detail = strings.Replace(p.Detail, `"numbers"`, `"id"`, 1)
 	}
-	s, p := a.tripSnapshot(r.Context(), r, callerOf(r), r.PathValue("id"))
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	a.serveSSE(w, r, s)
+	return s, p
+}
+
+// tripInPath is the trip the path names.
+func (a *API) tripInPath(r *http.Request) (snapshot, *Problem) {
+	return a.tripSnapshot(r.Context(), r, callerOf(r), r.PathValue("id"))
 }
 
 // serveSSE streams server-sent events until the client leaves, falls
@@ -235,35 +246,6 @@ var upgrader = websocket.Upgrader{
 	// Keys, not cookies, authorise a stream: any origin may connect with
 	// one.
 	CheckOrigin: func(*http.Request) bool { return true },
-}
-
-func (a *API) wsTruck(w http.ResponseWriter, r *http.Request) {
-	if p := streamParams(r); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	s, p := a.trucksSnapshot(r.Context(), r, callerOf(r), []string{r.PathValue("id")})
-	if p != nil {
-		if len(p.InvalidParams) > 0 {
-			p.InvalidParams[0].Name = "id"
-		}
-		writeProblem(w, p)
-		return
-	}
-	a.serveWS(w, r, s)
-}
-
-func (a *API) wsTrip(w http.ResponseWriter, r *http.Request) {
-	if p := streamParams(r); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	s, p := a.tripSnapshot(r.Context(), r, callerOf(r), r.PathValue("id"))
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	a.serveWS(w, r, s)
 }
 
 // wsMessage is one WebSocket text message: the event's name and data, as
