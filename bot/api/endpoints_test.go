@@ -93,6 +93,11 @@ func TestTruckEndpoints(t *testing.T) {
 	if hist["truck"] != "T63530LA" || hist["fixes"] != 9.0 {
 		t.Errorf("history: %v", hist)
 	}
+	alerts := ok(t, f.get(t, "/api/v1/alerts?truck=11985&hours=48&open_only=false", f.viewer), 200)
+	if _, listed := alerts["alerts"]; !listed {
+		t.Errorf("alerts: %v", alerts)
+	}
+	problem(t, f.get(t, "/api/v1/alerts?open_only=maybe", f.viewer), 400, "open_only")
 	drv := ok(t, f.get(t, "/api/v1/trucks/T11985LA/driver", f.viewer), 200)
 	if drv["truck"] != "T11985LA" || drv["driver"] == nil {
 		t.Errorf("driver: %v", drv)
