@@ -70,7 +70,7 @@ func TestTraceWebhookToFold(t *testing.T) {
 		byID[s.SpanContext().SpanID().String()] = s
 		names[s.Name()] = true
 	}
-	for _, want := range []string{"webhook location", "consume " + ingest.GroupTelematics, "consume " + ingest.GroupArchive, "fold"} {
+	for _, want := range []string{"webhook location", "consume " + ingest.GroupTelematics, "consume " + ingest.GroupArchive, "fold", "db INSERT"} {
 		if !names[want] {
 			t.Errorf("the trace lacks %q: %v", want, names)
 		}
@@ -81,6 +81,16 @@ func TestTraceWebhookToFold(t *testing.T) {
 	consume := byID[fold.Parent().SpanID().String()]
 	if consume == nil || consume.Name() != "consume "+ingest.GroupTelematics {
 		t.Fatalf("the fold's parent is %v", consume)
+	}
+	// The fold's queries are its children.
+	queries := 0
+	for _, s := range trace {
+		if s.Parent().SpanID() == fold.SpanContext().SpanID() && attr(s, "db.system.name").AsString() == "postgresql" {
+			queries++
+		}
+	}
+	if queries == 0 {
+		t.Error("no query spans under the fold")
 	}
 	if ids := attr(consume, "watchtower.correlation_ids").AsStringSlice(); !slices.Equal(ids, []string{accepted.ID}) {
 		t.Errorf("the batch carries correlation ids %v, want the stream id %s", ids, accepted.ID)

@@ -85,6 +85,9 @@ const DefaultPoolSize = 16
 // OpenConfig is Open with a parsed pool configuration (tests use it to set a
 // search_path).
 func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
+	if cfg.ConnConfig.Tracer == nil {
+		cfg.ConnConfig.Tracer = Tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)

@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/watchtower-fleet/watchtower/bot/api"
 	"github.com/watchtower-fleet/watchtower/ingest/live"
 )
@@ -31,6 +34,8 @@ import (
 // queries). The target is 10,000 requests/s with p99 under 10 ms;
 // scripts/bench-ratio.sh prints the ratios.
 func BenchmarkLocation(b *testing.B) {
+	// Spans as in production: the SDK always on, nothing exported.
+	otel.SetTracerProvider(sdktrace.NewTracerProvider())
 	f := newFx(b, func(c *api.Config) { c.RatePerMinute = 100_000_000 })
 	// The same API without its read cache: every request calls the tool.
 	uncached := newFxOn(b, f.db, f.rdb, f.prefix, func(c *api.Config) { c.RatePerMinute, c.CacheTTL = 100_000_000, -1 })
@@ -126,6 +131,7 @@ func (e *statusErr) Error() string { return http.StatusText(e.code) }
 // p99 under 200 ms), and the process's peak RSS, clients included (target:
 // under 200 MB).
 func BenchmarkStreams(b *testing.B) {
+	otel.SetTracerProvider(sdktrace.NewTracerProvider())
 	f := newFx(b, func(c *api.Config) { c.RatePerMinute = 100_000_000 })
 	trucks := benchTrucks(b, f, 80)
 	for _, follow := range []string{"10", "all"} {

@@ -138,6 +138,7 @@ func poolFor(ctx context.Context, schema string) (*pgxpool.Pool, error) {
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema + ",public"
 	cfg.MaxConns = 8
+	cfg.ConnConfig.Tracer = store.Tracer
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
