@@ -24,6 +24,13 @@ const apiRedisURL = "redis://127.0.0.1:6379/13"
 // startReplica runs `watchtower run` on e until the test ends, and waits
 // until it is ready.
 func startReplica(t *testing.T, e map[string]string) string {
+	base, _ := runReplica(t, e)
+	return base
+}
+
+// runReplica is startReplica with a stop: it ends the run (as SIGTERM
+// does) and waits for it, failing after 15 s. The test's end stops it too.
+func runReplica(t *testing.T, e map[string]string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	var stdout, stderr syncBuffer
@@ -42,7 +49,14 @@ func startReplica(t *testing.T, e map[string]string) string {
 	})
 	base := "http://" + e["HTTP_ADDR"]
 	waitReady(t, base, exited, func() string { return fmt.Sprintf("runMain = %v\nstderr:\n%s", runErr, stderr.String()) })
-	return base
+	return base, func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			t.Fatal("run did not stop within 15 s")
+		}
+	}
 }
 
 var keyRE = regexp.MustCompile(`wt_[A-Za-z0-9_-]{43}`)

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -71,17 +69,8 @@ func TestTracesExported(t *testing.T) {
 	if _, stderr, err := runCLI(t, e, "migrate"); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, stderr)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	var stdout, stderr syncBuffer
-	exited := make(chan struct{})
-	var runErr error
-	go func() {
-		defer close(exited)
-		runErr = runMain(ctx, []string{"run", "--no-console"}, env(e), &stdout, &stderr)
-	}()
-	t.Cleanup(func() { cancel(); <-exited })
-	waitReady(t, "http://"+addr, exited, func() string { return fmt.Sprintf("%v\n%s", runErr, stderr.String()) })
-	res, err := http.Get("http://" + addr + "/api/v1/trucks")
+	base, stop := runReplica(t, e)
+	res, err := http.Get(base + "/api/v1/trucks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +79,7 @@ func TestTracesExported(t *testing.T) {
 	if len(ref) != 32 {
 		t.Errorf("X-Request-Id %q is not a trace id", ref)
 	}
-	cancel()
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	stop()
 	if got := col.seen(); !strings.Contains(got, "GET /api/v1/trucks") {
 		t.Errorf("the collector got spans %q, want the API request's", got)
 	}

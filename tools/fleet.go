@@ -69,13 +69,8 @@ func (a ListTrucksArgs) Validate() error {
 	if a.Status != nil && !contains(truckStatuses, *a.Status) {
 		return argErr("status", "must be one of %s", strings.Join(truckStatuses, ", "))
 	}
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"place", a.Place}, {"company", a.Company}, {"cursor", a.Cursor}} {
-		if f.v != nil && len(*f.v) > 200 {
-			return argErr(f.name, "is too long")
-		}
+	if err := tooLong(optional{"place", a.Place}, optional{"company", a.Company}, optional{"cursor", a.Cursor}); err != nil {
+		return err
 	}
 	return checkLimit(a.Limit)
 }

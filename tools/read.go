@@ -28,6 +28,22 @@ type TruckArgs struct {
 // Validate checks the arguments.
 func (a TruckArgs) Validate() error { return needText("truck", a.Truck) }
 
+// optional is a nullable text argument and its name, for tooLong.
+type optional struct {
+	name string
+	v    *string
+}
+
+// tooLong refuses the first given text over 200 bytes, naming it.
+func tooLong(fields ...optional) error {
+	for _, f := range fields {
+		if f.v != nil && len(*f.v) > 200 {
+			return argErr(f.name, "is too long")
+		}
+	}
+	return nil
+}
+
 func needText(field, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return argErr(field, "is required")

@@ -237,13 +237,8 @@ func (a ListTripsArgs) Validate() error {
 	if strings.TrimSpace(deref(a.Day)) != "" && (strings.TrimSpace(deref(a.From)) != "" || strings.TrimSpace(deref(a.To)) != "") {
 		return argErr("day", "give a day, or from and to, not both")
 	}
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"truck", a.Truck}, {"day", a.Day}, {"from", a.From}, {"to", a.To}, {"cursor", a.Cursor}} {
-		if f.v != nil && len(*f.v) > 200 {
-			return argErr(f.name, "is too long")
-		}
+	if err := tooLong(optional{"truck", a.Truck}, optional{"day", a.Day}, optional{"from", a.From}, optional{"to", a.To}, optional{"cursor", a.Cursor}); err != nil {
+		return err
 	}
 	return checkLimit(a.Limit)
 }
@@ -689,8 +684,8 @@ type TurnaroundArgs struct {
 
 // Validate checks the arguments.
 func (a TurnaroundArgs) Validate() error {
-	if a.Truck != nil && len(*a.Truck) > 200 {
-		return argErr("truck", "is too long")
+	if err := tooLong(optional{"truck", a.Truck}); err != nil {
+		return err
 	}
 	return checkLimit(a.Limit)
 }

@@ -33,13 +33,8 @@ func (a CreateTripArgs) Validate() error {
 			return err
 		}
 	}
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"client", a.Client}, {"container_no", a.ContainerNo}, {"cargo_type", a.CargoType}, {"driver", a.Driver}} {
-		if f.v != nil && len(*f.v) > 200 {
-			return argErr(f.name, "is too long")
-		}
+	if err := tooLong(optional{"client", a.Client}, optional{"container_no", a.ContainerNo}, optional{"cargo_type", a.CargoType}, optional{"driver", a.Driver}); err != nil {
+		return err
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -33,16 +32,9 @@ const maxQuestion = 2000
 // readQuery reads and checks a query body: JSON, capped, known fields only.
 func readQuery(r *http.Request) (Query, *Problem) {
 	var q Query
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return q, newProblem(r, http.StatusUnsupportedMediaType, "unsupported-media", "send the body as application/json")
-	}
-	body, err := io.ReadAll(r.Body)
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return q, newProblem(r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body can be at most %d bytes", mbe.Limit))
-	case err != nil:
-		return q, newProblem(r, http.StatusBadRequest, "invalid-body", "the body could not be read")
+	body, p := readJSON(r)
+	if p != nil {
+		return q, p
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -153,7 +145,7 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 
 // decide confirms or cancels a pending action as the key.
 func (a *API) decide(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, c tools.Caller, id string) tools.Outcome) {
-	if p := streamParams(r); p != nil {
+	if p := onlyParams(r); p != nil {
 		writeProblem(w, p)
 		return
 	}

@@ -176,19 +176,9 @@ func convert(kind, v string) (any, string) {
 // readBody reads a JSON object body into args: capped, JSON only, one
 // object, and no field that the path gives.
 func readBody(r *http.Request, args map[string]any, rt *route) *Problem {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return newProblem(r, http.StatusUnsupportedMediaType, "unsupported-media", "send the body as application/json")
-		}
-	}
-	body, err := io.ReadAll(r.Body)
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return newProblem(r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body can be at most %d bytes", mbe.Limit))
-	case err != nil:
-		return newProblem(r, http.StatusBadRequest, "invalid-body", "the body could not be read")
+	body, p := readJSON(r)
+	if p != nil {
+		return p
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -213,6 +203,26 @@ func readBody(r *http.Request, args map[string]any, rt *route) *Problem {
 		args[k] = v
 	}
 	return nil
+}
+
+// readJSON reads a request's body: JSON (or no Content-Type), within the
+// cap the middleware set.
+func readJSON(r *http.Request) ([]byte, *Problem) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, newProblem(r, http.StatusUnsupportedMediaType, "unsupported-media", "send the body as application/json")
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, newProblem(r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body can be at most %d bytes", mbe.Limit))
+	case err != nil:
+		return nil, newProblem(r, http.StatusBadRequest, "invalid-body", "the body could not be read")
+	}
+	return body, nil
 }
 
 func badParam(r *http.Request, name, reason string) *Problem {

@@ -98,9 +98,9 @@ func splitNumbers(v string) []string {
 	return out
 }
 
-// streamParams checks a stream's query: only the parameters it takes, once
-// each.
-func streamParams(r *http.Request, allowed ...string) *Problem {
+// onlyParams checks a query that is not a tool's (streams, actions): only
+// the parameters it takes (and a stream's access_token), once each.
+func onlyParams(r *http.Request, allowed ...string) *Problem {
 	q := r.URL.Query()
 	for _, k := range sortedKeys(q) {
 		if k == "access_token" {
@@ -128,7 +128,7 @@ func streamParams(r *http.Request, allowed ...string) *Problem {
 // resolved, then served (server-sent events or a WebSocket).
 func (a *API) stream(resolve func(*http.Request) (snapshot, *Problem), serve func(http.ResponseWriter, *http.Request, snapshot), params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if p := streamParams(r, params...); p != nil {
+		if p := onlyParams(r, params...); p != nil {
 			writeProblem(w, p)
 			return
 		}
