@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/watchtower-fleet/watchtower/bot/api"
+	"github.com/watchtower-fleet/watchtower/api"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 

@@ -10,7 +10,8 @@ import (
 	"github.com/chzyer/readline"
 
 	"github.com/watchtower-fleet/watchtower/bot"
-	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/masterdata"
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -62,7 +63,7 @@ func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout 
 	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		c.Interactive = true
 		alerts := make(chan string, 64)
-		feed := &bot.AlertFeed{RDB: a.rdb, Stream: ingest.StreamNotifications, Zone: cfg.ReportTimezone, Logger: logger}
+		feed := &bot.AlertFeed{RDB: a.rdb, Stream: notify.Stream, Zone: cfg.ReportTimezone, Logger: logger}
 		go feed.Run(ctx, alerts)
 		c.Alerts = alerts
 		if home, err := os.UserHomeDir(); err == nil {
@@ -86,8 +87,8 @@ func (a *app) router() *bot.Router {
 	r := bot.NewRouter(a.assistant(), a.logger)
 	if a.sheets != nil {
 		r.Sync = func(ctx context.Context, c tools.Caller) (string, error) {
-			rep, err := a.syncSheets(ctx, c.ID, false)
-			return ingest.SyncSummary(rep, false, false), err
+			rep, err := a.sheets.Run(ctx, c.ID, false)
+			return masterdata.SyncSummary(rep, false, false), err
 		}
 	}
 	return r

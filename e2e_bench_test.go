@@ -22,8 +22,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/watchtower-fleet/watchtower/ingest"
-	"github.com/watchtower-fleet/watchtower/ingest/sim"
+	"github.com/watchtower-fleet/watchtower/masterdata"
+	"github.com/watchtower-fleet/watchtower/sim"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
@@ -85,7 +85,7 @@ func runEndToEnd(b *testing.B, rate, seconds int) {
 	}
 
 	// The simulated day, in time order, as LocoNav payloads.
-	fleet, err := ingest.ReadFleetDir("testdata/fleet")
+	fleet, err := masterdata.ReadFleetDir("testdata/fleet")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,11 +32,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/watchtower-fleet/watchtower/bot/api"
+	"github.com/watchtower-fleet/watchtower/api"
 	"github.com/watchtower-fleet/watchtower/ingest"
-	"github.com/watchtower-fleet/watchtower/ingest/live"
-	"github.com/watchtower-fleet/watchtower/ingest/loconav"
-	"github.com/watchtower-fleet/watchtower/ingest/sim"
+	"github.com/watchtower-fleet/watchtower/listener"
+	"github.com/watchtower-fleet/watchtower/live"
+	"github.com/watchtower-fleet/watchtower/loconav"
+	"github.com/watchtower-fleet/watchtower/masterdata"
+	"github.com/watchtower-fleet/watchtower/notify"
+	"github.com/watchtower-fleet/watchtower/schedule"
+	"github.com/watchtower-fleet/watchtower/sim"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
@@ -290,7 +293,7 @@ func migrate(ctx context.Context, db *store.DB, logger *slog.Logger) error {
 }
 
 func seedCmd(ctx context.Context, cfg *Config, logger *slog.Logger, dir string, stdout io.Writer) error {
-	in, err := ingest.ReadFleetDir(dir)
+	in, err := masterdata.ReadFleetDir(dir)
 	if err != nil {
 		return badInput(err)
 	}
@@ -329,14 +332,14 @@ type app struct {
 	db       *store.DB
 	rdb      *redis.Client
 	reg      *prometheus.Registry
-	parser   *ingest.Parser
+	parser   *loconav.Parser
 	streams  *ingest.Streams
-	notifier *ingest.Notifier
+	notifier *notify.Notifier
 	pipeline *ingest.Pipeline
 	poller   *ingest.Poller // nil without LOCONAV_API_TOKEN
 	tools    *tools.Registry
 	follow   store.FollowRules
-	sheets   *ingest.SheetSync // nil without SHEETS_SPREADSHEET_ID
+	sheets   *masterdata.SheetSync // nil without SHEETS_SPREADSHEET_ID
 }
 
 // newApp connects to Postgres and Redis and builds the components. The
@@ -371,9 +374,9 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 		return nil, fmt.Errorf("redis: connect to %s: %w", ropts.Addr, err)
 	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.parser = &ingest.Parser{Zone: cfg.LocoNavTimezone}
+	a.parser = &loconav.Parser{Zone: cfg.LocoNavTimezone}
 	a.streams = ingest.NewStreams(a.rdb, ingest.StreamEvents, cfg.StreamMaxLen)
-	a.notifier = ingest.NewNotifier(a.rdb, ingest.StreamNotifications, db, logger)
+	a.notifier = notify.New(a.rdb, notify.Stream, db, logger)
 	a.notifier.Live = live.NewPublisher(a.rdb, live.Channel, logger)
 	a.follow = store.DefaultFollowRules()
 	if cfg.TripDelayAfter > 0 {
@@ -395,13 +398,13 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	a.tools = tools.New(deps)
 	if cfg.SheetsSpreadsheetID != "" {
 		t := cfg.SheetsTabs
-		reader, err := ingest.NewSheetReader(ctx, cfg.SheetsSpreadsheetID, cfg.GoogleApplicationCredentials, cfg.SheetsAPIURL,
-			ingest.SheetTabs{Organizations: t[0], Locations: t[1], Trucks: t[2], Drivers: t[3], Users: t[4]}, logger)
+		reader, err := masterdata.NewSheetReader(ctx, cfg.SheetsSpreadsheetID, cfg.GoogleApplicationCredentials, cfg.SheetsAPIURL,
+			masterdata.SheetTabs{Organizations: t[0], Locations: t[1], Trucks: t[2], Drivers: t[3], Users: t[4]}, logger)
 		if err != nil {
 			a.close()
 			return nil, err
 		}
-		a.sheets = &ingest.SheetSync{Reader: reader, DB: db, Logger: logger}
+		a.sheets = &masterdata.SheetSync{Reader: reader, DB: db, Logger: logger, Notices: a.notifier}
 	}
 	return a, nil
 }
@@ -415,8 +418,8 @@ func (a *app) close() {
 
 // jobs is the table of scheduled work. Each job is safe to run on any
 // replica at any time; the scheduler's lock only saves doing it twice.
-func (a *app) jobs() []ingest.Job {
-	jobs := []ingest.Job{
+func (a *app) jobs() []schedule.Job {
+	jobs := []schedule.Job{
 		{Name: "partitions", Every: 6 * time.Hour, Run: func(ctx context.Context) error {
 			now := time.Now()
 			if err := a.db.EnsurePositionPartitions(ctx, now.AddDate(0, 0, -1), now.AddDate(0, 0, 7)); err != nil {
@@ -457,16 +460,16 @@ func (a *app) jobs() []ingest.Job {
 	jobs = append(jobs, a.reportJob("daily-report", a.cfg.ReportCron, a.tools.DailyReport),
 		a.reportJob("weekly-report", a.cfg.ReportWeeklyCron, a.tools.WeeklyReport))
 	if a.sheets != nil {
-		jobs = append(jobs, ingest.Job{Name: "sheets-sync", Cron: a.cfg.SheetsSyncCron, Run: func(ctx context.Context) error {
-			_, err := a.syncSheets(ctx, "sheets-sync", false)
+		jobs = append(jobs, schedule.Job{Name: "sheets-sync", Cron: a.cfg.SheetsSyncCron, Run: func(ctx context.Context) error {
+			_, err := a.sheets.Run(ctx, "sheets-sync", false)
 			return err
 		}})
 	}
 	if a.poller != nil {
-		jobs = append(jobs, ingest.Job{Name: "loconav-poll", Every: a.cfg.LocoNavPollInterval, Run: func(ctx context.Context) error {
+		jobs = append(jobs, schedule.Job{Name: "loconav-poll", Every: a.cfg.LocoNavPollInterval, Run: func(ctx context.Context) error {
 			_, err := a.poller.PollOnce(ctx)
 			return err
-		}}, ingest.Job{Name: "loconav-trips", Every: time.Minute, Run: func(ctx context.Context) error {
+		}}, schedule.Job{Name: "loconav-trips", Every: time.Minute, Run: func(ctx context.Context) error {
 			n, err := a.tools.PushTripsToLocoNav(ctx)
 			if n > 0 {
 				a.logger.Info("trips given to loconav", "count", n)
@@ -483,8 +486,8 @@ func (a *app) jobs() []ingest.Job {
 
 // reportJob computes the report ending yesterday and, with Slack, posts it
 // to SLACK_REPORT_CHANNEL (or updates its message).
-func (a *app) reportJob(name, cron string, report func(context.Context, time.Time) (tools.Report, error)) ingest.Job {
-	return ingest.Job{Name: name, Cron: cron, Run: func(ctx context.Context) error {
+func (a *app) reportJob(name, cron string, report func(context.Context, time.Time) (tools.Report, error)) schedule.Job {
+	return schedule.Job{Name: name, Cron: cron, Run: func(ctx context.Context) error {
 		rep, err := report(ctx, time.Now().In(a.cfg.ReportTimezone).AddDate(0, 0, -1))
 		if err != nil || a.cfg.SlackBotToken == "" || a.cfg.SlackReportChannel == "" {
 			return err
@@ -531,7 +534,7 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		bookSimulatedTrips(ctx, a.db, simTrips, logger)
 	}
 
-	checks := []ingest.Check{
+	checks := []listener.Check{
 		{Name: "postgres", Func: a.db.Ping},
 		{Name: "schema", Func: func(ctx context.Context) error { _, err := a.db.CheckSchema(ctx); return err }},
 		{Name: "redis", Func: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
@@ -539,9 +542,9 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 	slackBot := newSlack(a)
 	if slackBot != nil {
 		// Not ready while the socket is down and cannot come back.
-		checks = append(checks, ingest.Check{Name: "slack", Func: slackBot.Ready})
+		checks = append(checks, listener.Check{Name: "slack", Func: slackBot.Ready})
 	}
-	srv := ingest.NewServer(cfg.HTTPAddr, logger, a.reg, checks...)
+	srv := listener.NewServer(cfg.HTTPAddr, logger, a.reg, checks...)
 	hub := live.NewHub(a.rdb, live.Channel, logger)
 	httpAPI, err := api.New(api.Config{Registry: a.tools, Assistant: a.assistant(), Keys: a.db, Redis: a.rdb, Prefix: "watchtower:",
 		RatePerMinute: cfg.APIRateLimit, Live: hub, Logger: logger, Metrics: a.reg})
@@ -569,7 +572,7 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 		}
 		consumers = append(consumers, c)
 	}
-	sched, err := ingest.NewScheduler(a.rdb, a.jobs(), cfg.ReportTimezone, logger, a.reg)
+	sched, err := schedule.NewScheduler(a.rdb, a.jobs(), cfg.ReportTimezone, logger, a.reg)
 	if err != nil {
 		return err
 	}
@@ -646,7 +649,7 @@ func runCmd(ctx context.Context, cfg *Config, logger *slog.Logger, migrate bool,
 // to a day from now, so that the demo has history and a fleet that keeps
 // moving.
 func simulatedDay(dir string) ([]sim.Fix, []sim.Trip, []store.Location, error) {
-	fleet, err := ingest.ReadFleetDir(dir)
+	fleet, err := masterdata.ReadFleetDir(dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -768,8 +771,8 @@ func jobCmd(ctx context.Context, cfg *Config, logger *slog.Logger, name string) 
 		return err
 	}
 	defer a.close()
-	if err := ingest.RunOnce(ctx, a.jobs(), name); err != nil {
-		if strings.HasPrefix(err.Error(), "no job") {
+	if err := schedule.RunOnce(ctx, a.jobs(), name); err != nil {
+		if _, unknown := errors.AsType[*schedule.UnknownJobError](err); unknown {
 			return badInput(err)
 		}
 		return err

@@ -25,7 +25,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/watchtower-fleet/watchtower/bot/slackfake"
-	"github.com/watchtower-fleet/watchtower/ingest/sheetstest"
+	"github.com/watchtower-fleet/watchtower/masterdata/sheetstest"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
 

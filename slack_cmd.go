@@ -5,7 +5,7 @@ import (
 	"sync"
 
 	"github.com/watchtower-fleet/watchtower/bot"
-	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -20,7 +20,7 @@ func newSlack(a *app) *bot.Slack {
 		a.logger.Warn("no model configured (OPENAI_API_KEY): the bot answers /fleet commands and what the grammar can place")
 	}
 	return bot.NewSlack(bot.SlackConfig{BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
-		AlertChannel: cfg.SlackAlertChannel, NotifyStream: ingest.StreamNotifications, Zone: cfg.ReportTimezone, Admins: cfg.Admins},
+		AlertChannel: cfg.SlackAlertChannel, NotifyStream: notify.Stream, Zone: cfg.ReportTimezone, Admins: cfg.Admins},
 		a.router(), tools.NewRoles(cfg.Admins, a.db), a.rdb, a.logger)
 }
 

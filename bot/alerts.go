@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -70,10 +71,11 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 		for _, s := range res {
 			for _, m := range s.Messages {
 				last = m.ID
-				if kind, _ := m.Values["kind"].(string); quietKinds[kind] {
+				n, err := notify.Decode(m.Values)
+				if err != nil || quietKinds[n.Kind] {
 					continue
 				}
-				line, key, started := alertLine(m.Values, f.Zone)
+				line, key, started := alertLine(n, f.Zone)
 				now := f.Now()
 				if t, ok := shown[key]; (ok && now.Sub(t) < f.Quiet) || (!started.IsZero() && now.Sub(started) > f.MaxAge) {
 					continue
@@ -91,33 +93,29 @@ func (f *AlertFeed) Run(ctx context.Context, out chan<- string) {
 
 // alertLine renders one notification, with the key it is quietened by and
 // when it began.
-func alertLine(v map[string]any, zone *time.Location) (string, string, time.Time) {
-	get := func(k string) string { s, _ := v[k].(string); return s }
-	if get("type") == "notice" {
-		first, _, _ := strings.Cut(get("text"), "\n")
-		started, _ := time.Parse(time.RFC3339, get("started_at"))
-		return "ℹ " + first, "notice|" + get("started_at") + "|" + first, started
+func alertLine(n notify.Notification, zone *time.Location) (string, string, time.Time) {
+	at := n.At.UTC().Format(time.RFC3339)
+	switch n.Type {
+	case notify.TypeNotice:
+		first, _, _ := strings.Cut(n.Text, "\n")
+		return "ℹ " + first, "notice|" + at + "|" + first, n.At
+	case notify.TypeTrip:
+		tn := tools.TripNotice{TripEvent: tools.TripEvent{TripVPCID: n.Trip, TruckNumber: n.Truck, Kind: n.Kind, At: n.At,
+			Details: map[string]any{"place": n.Location, "reason": n.Reason}}}
+		line := fmt.Sprintf("🚚 %s trip %s: %s", n.Truck, n.Trip, stripEmoji(tripEventText(tn, zone)))
+		return line, "trip|" + n.Trip + "|" + n.Kind + "|" + at, n.At
 	}
-	if get("type") == "trip" {
-		started, _ := time.Parse(time.RFC3339, get("started_at"))
-		n := tools.TripNotice{TripEvent: tools.TripEvent{TripVPCID: get("trip"), TruckNumber: get("truck"), Kind: get("kind"), At: started,
-			Details: map[string]any{"place": get("location"), "reason": get("reason")}}}
-		line := fmt.Sprintf("🚚 %s trip %s: %s", get("truck"), get("trip"), stripEmoji(tripEventText(n, zone)))
-		return line, "trip|" + get("trip") + "|" + get("kind") + "|" + get("started_at"), started
+	line := fmt.Sprintf("⚠ %s: %s", n.Truck, strings.ReplaceAll(n.Kind, "_", " "))
+	if n.Location != "" {
+		line += " at " + n.Location
 	}
-	kind := strings.ReplaceAll(get("kind"), "_", " ")
-	line := fmt.Sprintf("⚠ %s: %s", get("truck"), kind)
-	if loc := get("location"); loc != "" {
-		line += " at " + loc
+	if !n.At.IsZero() {
+		line += " (" + n.At.In(zone).Format("15:04") + ")"
 	}
-	started, err := time.Parse(time.RFC3339, get("started_at"))
-	if err == nil {
-		line += " (" + started.In(zone).Format("15:04") + ")"
-	}
-	if sev := get("severity"); sev == "critical" {
+	if n.Severity == "critical" {
 		line += " [critical]"
 	}
-	return line, get("truck") + "|" + get("kind"), started
+	return line, n.Truck + "|" + n.Kind, n.At
 }
 
 // stripEmoji drops a leading Slack :emoji: code, which a terminal does not

@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/bot"
-	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/masterdata"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -64,7 +64,7 @@ func newPooledFixture(t testing.TB) *fixture {
 
 func newFixtureOn(t testing.TB, db *store.DB) *fixture {
 	t.Helper()
-	imp, err := ingest.ReadFleetDir("../testdata/fleet")
+	imp, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/slack-go/slack"
 
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -108,18 +109,20 @@ func sleep(ctx context.Context, d time.Duration) {
 // the same truck's alerts at once. A notification published twice is
 // posted once.
 func (s *Slack) postAlert(ctx context.Context, m redis.XMessage) error {
-	if typ, _ := m.Values["type"].(string); typ == "notice" {
-		return s.postNotice(ctx, m)
+	n, err := notify.Decode(m.Values)
+	if err != nil {
+		s.logger.Warn("slack alerts: notification skipped", "id", m.ID, "err", err)
+		return nil // nothing to post; taking it again would not change that
 	}
-	idText, _ := m.Values["alert_id"].(string)
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if kind, _ := m.Values["kind"].(string); quietKinds[kind] {
+	switch {
+	case n.Type == notify.TypeNotice:
+		return s.postNotice(ctx, m.ID, n)
+	case n.Type != notify.TypeAlert || s.cfg.AlertChannel == "":
+		return nil // a trip's event: its own outbox posts it
+	case quietKinds[n.Kind]:
 		return nil // stored for /fleet alerts; a trip's arrivals and departures are its events
 	}
-	if err != nil || s.cfg.AlertChannel == "" {
-		return nil // not an alert (a trip's event: its own outbox posts it)
-	}
-	truck, _ := m.Values["truck"].(string)
+	id, truck := n.AlertID, n.Truck
 	unlock, err := s.lock(ctx, "alerts:"+truck)
 	if err != nil {
 		return err
@@ -350,9 +353,9 @@ func alertIDs(value string) []int64 {
 
 // postNotice tells the admins, each in a DM, once per notice across
 // replicas: the sheet sync's changes and new bad rows.
-func (s *Slack) postNotice(ctx context.Context, m redis.XMessage) error {
-	text, _ := m.Values["text"].(string)
-	if text == "" || !s.firstTime(ctx, "notice:"+s.cfg.NotifyStream+":"+m.ID) {
+func (s *Slack) postNotice(ctx context.Context, entryID string, n notify.Notification) error {
+	text := n.Text
+	if text == "" || !s.firstTime(ctx, "notice:"+s.cfg.NotifyStream+":"+entryID) {
 		return nil
 	}
 	admins, err := s.router.reg.AdminIDs(ctx)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/watchtower-fleet/watchtower/bot"
 	"github.com/watchtower-fleet/watchtower/bot/slackfake"
-	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
@@ -477,7 +477,7 @@ func TestSlackAlerts(t *testing.T) {
 	if err != nil || len(created) != 6 {
 		t.Fatalf("alerts: %v %d", err, len(created))
 	}
-	n := ingest.NewNotifier(f.rdb, f.prefix+"notifications", f.db, nil)
+	n := notify.New(f.rdb, f.prefix+"notifications", f.db, nil)
 	n.Publish(ctx, created)
 	n.Publish(ctx, created[:1]) // published twice, as after a failed mark
 
@@ -688,7 +688,7 @@ func TestSlackAdminNotice(t *testing.T) {
 	startSlack(t, f, fake, func(c *bot.SlackConfig) { c.Admins = []string{"U0EXTRA01"} })
 	// Both replicas' consumer groups exist before the notice is published.
 	time.Sleep(300 * time.Millisecond)
-	ingest.NewNotifier(f.rdb, f.prefix+"notifications", f.db, nil).PublishNotice(context.Background(), "sync",
+	notify.New(f.rdb, f.prefix+"notifications", f.db, nil).PublishNotice(context.Background(), "sync",
 		"Sheet sync: 85 rows read, 1 changed, 1 bad.\nBad rows: Trucks row 4: status \"broken\"")
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) && len(fake.Calls("chat.postMessage")) < 2 {

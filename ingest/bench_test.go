@@ -16,6 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
+	"github.com/watchtower-fleet/watchtower/listener"
+	"github.com/watchtower-fleet/watchtower/loconav"
 )
 
 // webhookClients is the load: 32 concurrent keep-alive clients.
@@ -116,9 +119,9 @@ func BenchmarkWebhook(b *testing.B) {
 	b.Run("handler=watchtower", func(b *testing.B) {
 		// Through the production listener's handler, with its metrics.
 		reg := prometheus.NewRegistry()
-		server := ingest.NewServer("127.0.0.1:0", testLogger(b), reg)
-		ingest.NewWebhook(ingest.WebhookConfig{Token: testToken}, &ingest.Parser{Zone: lagos},
-			ingest.NewStreams(rdb, stream, 1_000_000), testLogger(b), reg).Register(server.Mux)
+		server := listener.NewServer("127.0.0.1:0", testenv.Logger(b), reg)
+		ingest.NewWebhook(ingest.WebhookConfig{Token: testToken}, &loconav.Parser{Zone: lagos},
+			ingest.NewStreams(rdb, stream, 1_000_000), testenv.Logger(b), reg).Register(server.Mux)
 		srv := httptest.NewServer(server.Handler())
 		defer srv.Close()
 		runLoad(b, srv.URL+"/webhooks/loconav")

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watchtower-fleet/watchtower/ingest"
-	"github.com/watchtower-fleet/watchtower/ingest/sim"
+	"github.com/watchtower-fleet/watchtower/masterdata"
+	"github.com/watchtower-fleet/watchtower/sim"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
@@ -23,7 +23,7 @@ func followDay(t *testing.T, s *sim.Sim, fixes []sim.Fix, end time.Time) (map[st
 	t.Helper()
 	ctx := context.Background()
 	_, db := storetest.NewMigrated(t)
-	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
+	fleet, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func haversineKm(a, b store.Point) float64 {
 // simFleet is the first n active trucks of the test fleet and its places.
 func simFleet(t *testing.T, n int) ([]store.Truck, []store.Location) {
 	t.Helper()
-	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
+	fleet, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,15 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/watchtower-fleet/watchtower/ingest/live"
+	"github.com/watchtower-fleet/watchtower/loconav"
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -34,9 +32,9 @@ type trackingStore interface {
 // consumer groups' work; replay calls them directly.
 type Pipeline struct {
 	Store    trackingStore
-	Parser   *Parser
+	Parser   *loconav.Parser
 	Rules    store.Rules
-	Notifier *Notifier
+	Notifier *notify.Notifier
 	Logger   *slog.Logger
 
 	unparsable prometheus.Counter
@@ -44,7 +42,7 @@ type Pipeline struct {
 }
 
 // NewPipeline returns a pipeline registering its metrics with reg.
-func NewPipeline(st trackingStore, parser *Parser, rules store.Rules, n *Notifier, logger *slog.Logger, reg prometheus.Registerer) *Pipeline {
+func NewPipeline(st trackingStore, parser *loconav.Parser, rules store.Rules, n *notify.Notifier, logger *slog.Logger, reg prometheus.Registerer) *Pipeline {
 	p := &Pipeline{Store: st, Parser: parser, Rules: rules, Notifier: n, Logger: logger,
 		unparsable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "watchtower_ingest_unparsable_total", Help: "Stream messages no parser could read (kept in raw_events).",
@@ -57,30 +55,14 @@ func NewPipeline(st trackingStore, parser *Parser, rules store.Rules, n *Notifie
 	return p
 }
 
-// ParseMessage reads a stream message with the parser for its family.
-func (p *Parser) ParseMessage(m Message) (Event, error) {
-	var ev Event
-	var err error
-	switch m.Family {
-	case FamilyLocation, FamilyAlert:
-		ev, err = p.Parse(m.Body, m.Family)
-	case FamilyLastKnown:
-		ev, err = ParseLastKnown(m.Body)
-	default:
-		return Event{}, fmt.Errorf("unknown family %q", m.Family)
-	}
-	ev.Source = m.Source
-	return ev, err
-}
-
-func (p *Pipeline) parse(m Message) (Event, bool) {
-	ev, err := p.Parser.ParseMessage(m)
+func (p *Pipeline) parse(m Message) (loconav.Event, bool) {
+	ev, err := ParseMessage(p.Parser, m)
 	if err != nil {
 		// The webhook checked it before accepting it, so this is a parser
 		// change since: the raw event is archived for a replay once fixed.
 		p.unparsable.Inc()
 		p.Logger.Error("unparsable stream message", "stream_id", m.ID, "family", m.Family, "err", err)
-		return Event{}, false
+		return loconav.Event{}, false
 	}
 	return ev, true
 }
@@ -94,7 +76,7 @@ func (p *Pipeline) Archive(ctx context.Context, msgs []Message) error {
 			evs[i].ReceivedAt = time.Now()
 		}
 		// Best effort: the columns beside the body are for searching.
-		if ev, err := p.Parser.ParseMessage(m); err == nil {
+		if ev, err := ParseMessage(p.Parser, m); err == nil {
 			evs[i].Kind, evs[i].TruckNumber = ev.Kind, ev.TruckNumber
 			if !ev.Time.IsZero() {
 				t := ev.Time
@@ -112,7 +94,7 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 	fixes := make([]store.FixInput, 0, len(msgs))
 	noFix := 0
 	for _, m := range msgs {
-		if m.Family == FamilyAlert {
+		if m.Family == loconav.FamilyAlert {
 			continue
 		}
 		ev, ok := p.parse(m)
@@ -158,7 +140,7 @@ func (p *Pipeline) Telematics(ctx context.Context, msgs []Message) error {
 func (p *Pipeline) Alerts(ctx context.Context, msgs []Message) error {
 	var in []store.LocoNavAlert
 	for _, m := range msgs {
-		if m.Family != FamilyAlert {
+		if m.Family != loconav.FamilyAlert {
 			continue
 		}
 		ev, ok := p.parse(m)
@@ -177,132 +159,5 @@ func (p *Pipeline) Alerts(ctx context.Context, msgs []Message) error {
 		return err
 	}
 	p.Notifier.Publish(ctx, created)
-	return nil
-}
-
-// alertOutbox is what the notifier needs of the store.
-type alertOutbox interface {
-	UnpublishedAlerts(ctx context.Context, olderThan time.Time, limit int) ([]store.Alert, error)
-	MarkAlertsPublished(ctx context.Context, ids []int64) error
-}
-
-// Notifier puts new alerts on the notifications stream for the Slack side.
-// The alerts table is its outbox: an alert is marked published only once it
-// is in the stream, and Sweep publishes whatever a failure left behind.
-type Notifier struct {
-	rdb    redis.UniversalClient
-	stream string
-	store  alertOutbox
-	logger *slog.Logger
-	// Live, when set, also tells live watchers (the API's streams) of
-	// positions, alerts and trip events as they are stored.
-	Live *live.Publisher
-}
-
-// PublishPositions tells live watchers of fixes just stored.
-func (n *Notifier) PublishPositions(ctx context.Context, fixes []store.FixInput) {
-	if n == nil || n.Live == nil || len(fixes) == 0 {
-		return
-	}
-	evs := make([]live.Event, len(fixes))
-	for i, f := range fixes {
-		lat, lng := f.Lat, f.Lon
-		evs[i] = live.Event{Type: live.TypePosition, Truck: f.TruckNumber, At: f.At, Lat: &lat, Lng: &lng,
-			SpeedKmh: f.SpeedKmh, Heading: f.Heading, Ignition: f.Ignition, CorrelationID: f.StreamID}
-	}
-	n.Live.Publish(ctx, evs)
-}
-
-// NewNotifier returns a notifier writing to stream (StreamNotifications in
-// production).
-func NewNotifier(rdb redis.UniversalClient, stream string, st alertOutbox, logger *slog.Logger) *Notifier {
-	return &Notifier{rdb: rdb, stream: stream, store: st, logger: logger}
-}
-
-// Publish adds one notification per alert. Failures are logged, not
-// returned: the alerts are stored, and Sweep retries them.
-func (n *Notifier) Publish(ctx context.Context, alerts []store.Alert) {
-	if n == nil || len(alerts) == 0 {
-		return
-	}
-	if n.Live != nil {
-		evs := make([]live.Event, len(alerts))
-		for i, a := range alerts {
-			evs[i] = live.Event{Type: live.TypeAlert, Truck: a.TruckNumber, At: a.StartedAt, Kind: a.Kind, Severity: a.Severity, Place: a.LocationCode}
-		}
-		n.Live.Publish(ctx, evs)
-	}
-	pipe := n.rdb.Pipeline()
-	for _, a := range alerts {
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: n.stream, MaxLen: 100_000, Approx: true, Values: []any{
-			"alert_id", strconv.FormatInt(a.ID, 10), "kind", a.Kind, "severity", a.Severity, "truck", a.TruckNumber,
-			"location", a.LocationCode, "started_at", a.StartedAt.UTC().Format(time.RFC3339),
-		}})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		n.logger.Warn("alert notifications not published; the sweeper will retry", "alerts", len(alerts), "err", err)
-		return
-	}
-	ids := make([]int64, len(alerts))
-	for i, a := range alerts {
-		ids[i] = a.ID
-	}
-	if err := n.store.MarkAlertsPublished(ctx, ids); err != nil {
-		n.logger.Warn("alerts published but not marked; they may be notified twice", "alerts", len(ids), "err", err)
-	}
-}
-
-// PublishTripEvents adds a notification per trip event, for whoever
-// follows the stream as it happens (the console). The alert channel posts
-// trip events from their own outbox (store.PostTripEvents), once each, so a
-// lost notification here loses nothing there.
-func (n *Notifier) PublishTripEvents(ctx context.Context, evs []store.TripEvent) {
-	if n == nil || len(evs) == 0 {
-		return
-	}
-	if n.Live != nil {
-		out := make([]live.Event, len(evs))
-		for i, e := range evs {
-			place, _ := e.Details["place"].(string)
-			reason, _ := e.Details["reason"].(string)
-			out[i] = live.Event{Type: live.TypeTrip, Truck: e.TruckNumber, Trip: e.TripVPCID, At: e.At, Kind: e.Kind, Place: place, Reason: reason}
-		}
-		n.Live.Publish(ctx, out)
-	}
-	pipe := n.rdb.Pipeline()
-	for _, e := range evs {
-		place, _ := e.Details["place"].(string)
-		reason, _ := e.Details["reason"].(string)
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: n.stream, MaxLen: 100_000, Approx: true, Values: []any{
-			"type", "trip", "trip", e.TripVPCID, "kind", e.Kind, "truck", e.TruckNumber, "location", place,
-			"reason", reason, "started_at", e.At.UTC().Format(time.RFC3339),
-		}})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		n.logger.Warn("trip event notifications not published", "events", len(evs), "err", err)
-	}
-}
-
-// PublishNotice adds a notice for people (kind "sync": the sheet sync's
-// result, for the admins).
-func (n *Notifier) PublishNotice(ctx context.Context, kind, text string) {
-	if n == nil {
-		return
-	}
-	if err := n.rdb.XAdd(ctx, &redis.XAddArgs{Stream: n.stream, MaxLen: 100_000, Approx: true, Values: []any{
-		"type", "notice", "kind", kind, "text", text, "started_at", time.Now().UTC().Format(time.RFC3339),
-	}}).Err(); err != nil {
-		n.logger.Warn("notice not published", "kind", kind, "err", err)
-	}
-}
-
-// Sweep publishes alerts stored more than a grace period ago but not yet
-// published.
-func (n *Notifier) Sweep(ctx context.Context) error {
-	alerts, err := n.store.UnpublishedAlerts(ctx, time.Now().Add(-30*time.Second), 500)
-	if err != nil {
-		return err
-	}
-	n.Publish(ctx, alerts)
 	return nil
 }

@@ -14,6 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
+	"github.com/watchtower-fleet/watchtower/masterdata"
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
@@ -32,7 +35,7 @@ type pipelineEnv struct {
 func newPipelineEnv(t *testing.T, rdb *redis.Client) *pipelineEnv {
 	t.Helper()
 	_, db := storetest.NewMigrated(t)
-	in, err := ingest.ReadFleetDir("../testdata/fleet")
+	in, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +48,8 @@ func newPipelineEnv(t *testing.T, rdb *redis.Client) *pipelineEnv {
 		env.rdb = env.webhookEnv.rdb
 	}
 	reg := prometheus.NewRegistry()
-	n := ingest.NewNotifier(env.rdb, env.stream+":notify", db, testLogger(t))
-	env.pipeline = ingest.NewPipeline(db, parser(), store.DefaultRules(), n, testLogger(t), reg)
+	n := notify.New(env.rdb, env.stream+":notify", db, testenv.Logger(t))
+	env.pipeline = ingest.NewPipeline(db, parser(), store.DefaultRules(), n, testenv.Logger(t), reg)
 	env.metrics = ingest.NewConsumerMetrics(reg)
 	return env
 }
@@ -58,7 +61,7 @@ func (e *pipelineEnv) consumer(t *testing.T, group string, handle ingest.Handler
 	if tune != nil {
 		tune(&cfg)
 	}
-	c := ingest.NewConsumer(e.rdb, cfg, handle, testLogger(t), e.metrics)
+	c := ingest.NewConsumer(e.rdb, cfg, handle, testenv.Logger(t), e.metrics)
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

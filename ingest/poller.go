@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,15 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/watchtower-fleet/watchtower/ingest/loconav"
+	"github.com/watchtower-fleet/watchtower/loconav"
 )
-
-// FamilyLastKnown is the Family of a fix read from LocoNav's last_known API
-// by the poller, as opposed to one pushed to the webhook.
-const FamilyLastKnown = "last_known"
-
-// sourcePoll is the Source of events the poller fetched.
-const sourcePoll = "poll"
 
 // LocoNav is what the poller needs of LocoNav's API; *loconav.Client has it.
 type LocoNav interface {
@@ -30,7 +22,7 @@ type LocoNav interface {
 // eventPublisher is what the poller needs of the stream: publish events,
 // returning their ids.
 type eventPublisher interface {
-	Publish(ctx context.Context, evs []Event) ([]string, error)
+	Publish(ctx context.Context, evs []loconav.Event) ([]string, error)
 }
 
 // Poller defaults.
@@ -178,13 +170,13 @@ func (p *Poller) PollOnce(ctx context.Context) (published int, err error) {
 			continue
 		}
 		fixes += len(got)
-		var withPoint []Event
+		var withPoint []loconav.Event
 		for _, f := range got {
 			if f.Point == nil {
 				noFix++ // 0,0: a tracker without a fix; nothing to place
 				continue
 			}
-			withPoint = append(withPoint, lastKnownEvent(f))
+			withPoint = append(withPoint, f.Event())
 		}
 		if len(withPoint) == 0 {
 			continue
@@ -236,26 +228,4 @@ func (p *Poller) now() time.Time {
 		return p.Now()
 	}
 	return time.Now()
-}
-
-// lastKnownEvent is a polled fix as the stream carries it.
-func lastKnownEvent(f loconav.LastKnownFix) Event {
-	return Event{Source: sourcePoll, Family: FamilyLastKnown, Kind: KindLocation, Raw: f.Raw,
-		VehicleNumber: f.VehicleNumber, TruckNumber: f.TruckNumber, Time: f.Time, Point: f.Point,
-		SpeedKmh: f.SpeedKmh, Heading: f.Heading, Ignition: f.Ignition}
-}
-
-// ParseLastKnown converts one value of a last_known answer into an Event;
-// the stream consumer re-parses stored raw values with it. Errors are
-// *PayloadError naming the field.
-func ParseLastKnown(raw json.RawMessage) (Event, error) {
-	f, err := loconav.ParseLastKnown(raw)
-	if err != nil {
-		var fe *loconav.FieldError
-		if errors.As(err, &fe) {
-			return Event{}, &PayloadError{Index: -1, Field: fe.Field, Problem: fe.Problem}
-		}
-		return Event{}, err
-	}
-	return lastKnownEvent(f), nil
 }

@@ -1,13 +1,10 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -19,20 +16,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
-	"github.com/watchtower-fleet/watchtower/ingest/loconav"
-	"github.com/watchtower-fleet/watchtower/ingest/loconav/loconavtest"
+	"github.com/watchtower-fleet/watchtower/loconav"
+	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
 
 // recordingPublisher stands in for the Redis stream publisher, which is
 // tested against Redis elsewhere.
 type recordingPublisher struct {
 	mu    sync.Mutex
-	evs   []ingest.Event
+	evs   []loconav.Event
 	calls int
 	fail  int // fail this many calls first
 }
 
-func (p *recordingPublisher) Publish(ctx context.Context, evs []ingest.Event) ([]string, error) {
+func (p *recordingPublisher) Publish(ctx context.Context, evs []loconav.Event) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
@@ -48,10 +45,10 @@ func (p *recordingPublisher) Publish(ctx context.Context, evs []ingest.Event) ([
 	return ids, nil
 }
 
-func (p *recordingPublisher) events() []ingest.Event {
+func (p *recordingPublisher) events() []loconav.Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]ingest.Event(nil), p.evs...)
+	return append([]loconav.Event(nil), p.evs...)
 }
 
 // pollerFleet is five vehicles: three with a fix, one reporting 0,0 and one
@@ -94,7 +91,7 @@ func TestPollerPollOnce(t *testing.T) {
 	}
 	var trucks []string
 	for _, ev := range pub.events() {
-		if ev.Point == nil || ev.Source != "poll" || ev.Family != ingest.FamilyLastKnown {
+		if ev.Point == nil || ev.Source != "poll" || ev.Family != loconav.FamilyLastKnown {
 			t.Errorf("published %+v", ev)
 		}
 		trucks = append(trucks, ev.TruckNumber)
@@ -273,62 +270,6 @@ func TestPollerCollectorsBesideClient(t *testing.T) {
 			t.Errorf("metrics %v lack %s", names, want)
 		}
 	}
-}
-
-// TestParseLastKnownEvent: a polled fix becomes a stream Event, and a
-// value that does not parse a *PayloadError naming the field.
-func TestParseLastKnownEvent(t *testing.T) {
-	t.Parallel()
-	raw := loconavtest.LastKnownValue(fakeUUID(1), "VEHICLE03-", 24.74744, 54.83273, 59, time.Unix(1707203220, 0))
-	ev, err := ingest.ParseLastKnown(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev.Source != "poll" || ev.Family != ingest.FamilyLastKnown || ev.Kind != ingest.KindLocation {
-		t.Errorf("source/family/kind = %q/%q/%q", ev.Source, ev.Family, ev.Kind)
-	}
-	if ev.VehicleNumber != "VEHICLE03-" || ev.TruckNumber != "VEHICLE03" || ev.Point == nil || ev.Point.Lat != 24.74744 || ev.Point.Lon != 54.83273 {
-		t.Errorf("event = %+v", ev)
-	}
-	if !ev.Time.Equal(time.Unix(1707203220, 0)) || ev.SpeedKmh == nil || *ev.SpeedKmh != 59 || ev.Heading == nil || *ev.Heading != 90 ||
-		ev.Ignition == nil || !*ev.Ignition || !bytes.Equal(ev.Raw, raw) {
-		t.Errorf("event = %+v", ev)
-	}
-	_, err = ingest.ParseLastKnown(json.RawMessage(`{"vehicleNumber":"T1LA","gps":{"currentLocationCoordinates":{"lat":{"value":91,"timestamp":1707203220},"long":{"value":3.4,"timestamp":1707203220}}}}`))
-	var pe *ingest.PayloadError
-	if !errors.As(err, &pe) || pe.Field != "gps.currentLocationCoordinates.lat.value" || pe.Index != -1 ||
-		!strings.HasPrefix(err.Error(), pe.Field+": ") {
-		t.Errorf("err = %v (%T)", err, err)
-	}
-}
-
-// FuzzParseLastKnown checks ingest's side of the last_known parser (the
-// parser itself is fuzzed in ingest/loconav): errors are *PayloadError, and
-// what parses is a poll location Event carrying its input.
-func FuzzParseLastKnown(f *testing.F) {
-	f.Add([]byte(loconavtest.LastKnownValue(fakeUUID(1), "T-11985-LA", 6.45, 3.39, 40, time.Unix(1707203220, 0))))
-	f.Add([]byte(`{"vehicleNumber":"T1LA","gps":{"currentLocationCoordinates":{"lat":{"value":"0"},"long":{"value":0}}}}`))
-	f.Add([]byte(`{"vehicleNumber":"T1LA","gps":{"speed":{"value":"1e400"},"orientation":{"value":"-Inf"},"ignition":{"value":"ON"},"currentLocationCoordinates":{"lat":{"value":-90,"timestamp":1e10},"long":{"value":180,"timestamp":"9"}}}}`))
-	f.Add([]byte(`null`))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		ev, err := ingest.ParseLastKnown(raw)
-		if err != nil {
-			var pe *ingest.PayloadError
-			if !errors.As(err, &pe) {
-				t.Fatalf("err %v (%T) is not a *PayloadError", err, err)
-			}
-			return
-		}
-		if ev.Source != "poll" || ev.Family != ingest.FamilyLastKnown || ev.Kind != ingest.KindLocation || ev.TruckNumber == "" {
-			t.Fatalf("event = %+v", ev)
-		}
-		if !bytes.Equal(ev.Raw, raw) {
-			t.Fatal("Raw is not the input")
-		}
-		if p := ev.Point; p != nil && (math.IsNaN(p.Lat) || math.IsNaN(p.Lon) || (p.Lat == 0 && p.Lon == 0)) {
-			t.Fatalf("invalid point %+v", *p)
-		}
-	})
 }
 
 // fakeClock is the client's clock and sleep: sleeping advances it at once.

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
-	"github.com/watchtower-fleet/watchtower/ingest/sim"
+	"github.com/watchtower-fleet/watchtower/masterdata"
+	"github.com/watchtower-fleet/watchtower/sim"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -25,7 +26,7 @@ func TestSimulatedDay(t *testing.T) {
 	t.Parallel()
 	env := newPipelineEnv(t, nil)
 	ctx := context.Background()
-	fleet, err := ingest.ReadFleetDir("../testdata/fleet")
+	fleet, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}

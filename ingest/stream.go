@@ -8,14 +8,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/watchtower-fleet/watchtower/loconav"
 )
 
 // Stream names. One events stream carries every LocoNav message; consumer
 // groups (archive, telematics, alerts) each read all of it.
 const (
-	StreamEvents        = "watchtower:events"
-	StreamDead          = "watchtower:events:dead"
-	StreamNotifications = "watchtower:notifications"
+	StreamEvents = "watchtower:events"
+	StreamDead   = "watchtower:events:dead"
 )
 
 // Stream entry fields, kept short: they are repeated in every entry.
@@ -52,10 +52,10 @@ func NewStreams(rdb redis.UniversalClient, stream string, maxLen int64) *Streams
 // Publish appends events to the events stream and returns their stream ids.
 // It returns only when Redis has taken every one: an error means some or all
 // were not stored, and the sender must retry.
-func (s *Streams) Publish(ctx context.Context, evs []Event) ([]string, error) {
+func (s *Streams) Publish(ctx context.Context, evs []loconav.Event) ([]string, error) {
 	received := strconv.FormatInt(s.now().UnixMilli(), 10)
 	tp := traceparent(ctx)
-	args := func(ev Event) *redis.XAddArgs {
+	args := func(ev loconav.Event) *redis.XAddArgs {
 		values := []any{fieldFamily, ev.Family, fieldSource, ev.Source, fieldReceived, received, fieldBody, []byte(ev.Raw)}
 		if tp != "" {
 			values = append(values, fieldTrace, tp)
@@ -93,6 +93,13 @@ type Message struct {
 	Body       []byte
 	// Traceparent is the trace context of the request that wrote it.
 	Traceparent string
+}
+
+// ParseMessage reads a stream message with the parser for its family.
+func ParseMessage(p *loconav.Parser, m Message) (loconav.Event, error) {
+	ev, err := p.ParseFamily(m.Body, m.Family)
+	ev.Source = m.Source
+	return ev, err
 }
 
 func messageFrom(x redis.XMessage) Message {

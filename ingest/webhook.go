@@ -1,3 +1,8 @@
+// Package ingest brings LocoNav's telemetry into the store: the webhook
+// that checks and queues what LocoNav posts, the events stream in Redis
+// with its consumer groups (archive, telematics, alerts), the poll of
+// last_known positions, and the pipeline that folds each message into the
+// store and notifies of what it changed.
 package ingest
 
 import (
@@ -6,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/watchtower-fleet/watchtower/loconav"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -33,7 +40,7 @@ const maxSignatureSkew = 5 * time.Minute
 
 // publisher is what the webhook needs of the streams.
 type publisher interface {
-	Publish(ctx context.Context, evs []Event) ([]string, error)
+	Publish(ctx context.Context, evs []loconav.Event) ([]string, error)
 }
 
 // WebhookConfig is how LocoNav proves who it is.
@@ -48,7 +55,7 @@ type WebhookConfig struct {
 type Webhook struct {
 	cfg       WebhookConfig
 	tokenHash [sha256.Size]byte
-	parser    *Parser
+	parser    *loconav.Parser
 	pub       publisher
 	logger    *slog.Logger
 	now       func() time.Time
@@ -59,7 +66,7 @@ type Webhook struct {
 }
 
 // NewWebhook returns the handler; Register mounts it.
-func NewWebhook(cfg WebhookConfig, parser *Parser, pub publisher, logger *slog.Logger, reg prometheus.Registerer) *Webhook {
+func NewWebhook(cfg WebhookConfig, parser *loconav.Parser, pub publisher, logger *slog.Logger, reg prometheus.Registerer) *Webhook {
 	w := &Webhook{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), parser: parser, pub: pub, logger: logger, now: time.Now,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "watchtower_webhook_requests_total", Help: "LocoNav webhook requests by result.",
@@ -72,7 +79,7 @@ func NewWebhook(cfg WebhookConfig, parser *Parser, pub publisher, logger *slog.L
 	reg.MustRegister(w.results, events)
 	// Resolved once: a label lookup per request shows at 20,000 requests/s.
 	w.accepted = w.results.WithLabelValues("accepted")
-	for _, f := range []string{FamilyLocation, FamilyAlert} {
+	for _, f := range []string{loconav.FamilyLocation, loconav.FamilyAlert} {
 		w.events[f] = events.WithLabelValues(f)
 	}
 	return w
@@ -82,8 +89,8 @@ func NewWebhook(cfg WebhookConfig, parser *Parser, pub publisher, logger *slog.L
 // on /webhooks/loconav, and checked on the others.
 func (w *Webhook) Register(mux *http.ServeMux) {
 	mux.Handle("POST /webhooks/loconav", w.handler(""))
-	mux.Handle("POST /webhooks/loconav/location", w.handler(FamilyLocation))
-	mux.Handle("POST /webhooks/loconav/alert", w.handler(FamilyAlert))
+	mux.Handle("POST /webhooks/loconav/location", w.handler(loconav.FamilyLocation))
+	mux.Handle("POST /webhooks/loconav/alert", w.handler(loconav.FamilyAlert))
 }
 
 type webhookError struct {
@@ -242,4 +249,11 @@ func Sign(secret []byte, timestamp string, body []byte) string {
 	mac.Write([]byte("v1:" + timestamp + ":"))
 	mac.Write(body)
 	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
 }

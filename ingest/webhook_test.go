@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 )
 
 const testToken = "test-webhook-token-0123456789"
@@ -42,13 +43,13 @@ type webhookEnv struct {
 
 func newWebhookEnv(t testing.TB, cfg ingest.WebhookConfig, rdb *redis.Client) *webhookEnv {
 	t.Helper()
-	live := redisClient(t)
+	live := testenv.Redis(t)
 	stream := testStream(t, live)
 	if rdb == nil {
 		rdb = live
 	}
 	mux := http.NewServeMux()
-	wh := ingest.NewWebhook(cfg, parser(), ingest.NewStreams(rdb, stream, 10_000), testLogger(t), prometheus.NewRegistry())
+	wh := ingest.NewWebhook(cfg, parser(), ingest.NewStreams(rdb, stream, 10_000), testenv.Logger(t), prometheus.NewRegistry())
 	wh.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -78,7 +79,7 @@ var bearer = map[string]string{"Authorization": "Bearer " + testToken}
 func TestWebhookAcceptsEveryFixture(t *testing.T) {
 	t.Parallel()
 	env := newWebhookEnv(t, ingest.WebhookConfig{Token: testToken}, nil)
-	files, _ := filepath.Glob(filepath.Join("testdata", "loconav", "webhooks", "*.json"))
+	files, _ := filepath.Glob(filepath.Join("..", "loconav", "testdata", "webhooks", "*.json"))
 	for _, f := range files {
 		body, _ := os.ReadFile(f)
 		family := "alert"
@@ -208,7 +209,7 @@ func TestWebhookBadRequests(t *testing.T) {
 // not store.
 func TestWebhookRedisDown(t *testing.T) {
 	t.Parallel()
-	env := newWebhookEnv(t, ingest.WebhookConfig{Token: testToken}, deadRedis(t))
+	env := newWebhookEnv(t, ingest.WebhookConfig{Token: testToken}, testenv.DeadRedis(t))
 	code, resp := env.post(t, "/webhooks/loconav", fixture(t, "live-location.json"), bearer)
 	if code != http.StatusServiceUnavailable || !strings.Contains(resp, "retry") {
 		t.Errorf("Redis down: %d %s; want 503", code, resp)
@@ -218,7 +219,7 @@ func TestWebhookRedisDown(t *testing.T) {
 // FuzzWebhook posts arbitrary bodies through the real handler into a real
 // stream: no panic, and every answer is 202 or a 4xx with a reason.
 func FuzzWebhook(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "loconav", "webhooks", "*.json"))
+	files, _ := filepath.Glob(filepath.Join("..", "loconav", "testdata", "webhooks", "*.json"))
 	for _, file := range files {
 		b, _ := os.ReadFile(file)
 		f.Add(b)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/masterdata"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
@@ -14,7 +14,7 @@ import (
 func demoSeeded(t *testing.T) *store.DB {
 	t.Helper()
 	db := storetest.New(t)
-	imp, err := ingest.ReadFleetDir("../testdata/fleet")
+	imp, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/masterdata"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
@@ -24,7 +24,7 @@ func newTrip(truck string, at time.Time) store.Trip {
 func TestCreateTripConcurrent(t *testing.T) {
 	t.Parallel()
 	_, db := storetest.NewMigrated(t)
-	imp, err := ingest.ReadFleetDir("../testdata/fleet")
+	imp, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/masterdata"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -90,7 +90,7 @@ func testPrefix(t testing.TB, rdb *redis.Client) string {
 
 func seedDemo(t testing.TB, db *store.DB) {
 	t.Helper()
-	imp, err := ingest.ReadFleetDir("../testdata/fleet")
+	imp, err := masterdata.ReadFleetDir("../testdata/fleet")
 	if err != nil {
 		t.Fatal(err)
 	}

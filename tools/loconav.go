@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/watchtower-fleet/watchtower/ingest/loconav"
+	"github.com/watchtower-fleet/watchtower/loconav"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watchtower-fleet/watchtower/ingest/loconav"
-	"github.com/watchtower-fleet/watchtower/ingest/loconav/loconavtest"
+	"github.com/watchtower-fleet/watchtower/loconav"
+	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
