@@ -51,7 +51,7 @@ var allowedImports = map[string][]string{
 	// Test support: fakes of the outside world and the services for tests.
 	"store/storetest":       {"store", "migrations"},
 	"internal/testenv":      {},
-	"loconav/loconavtest":   {},
+	"loconav/loconavtest":   {"loconav"},
 	"masterdata/sheetstest": {},
 	"bot/slackfake":         {},
 	"tools/openaitest":      {},

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 )
@@ -21,7 +21,7 @@ func TestReplayRebuildsFromRawEvents(t *testing.T) {
 	received := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	var raws []store.RawEvent
 	for i, f := range []string{"live-location.json", "overspeed-alert.json", "idling-alert.json"} {
-		body, err := os.ReadFile("loconav/testdata/webhooks/" + f)
+		body, err := loconavtest.Webhook(f)
 		if err != nil {
 			t.Fatal(err)
 		}

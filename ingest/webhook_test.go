@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/watchtower-fleet/watchtower/ingest"
 	"github.com/watchtower-fleet/watchtower/internal/testenv"
+	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
 
 const testToken = "test-webhook-token-0123456789"
@@ -79,9 +79,8 @@ var bearer = map[string]string{"Authorization": "Bearer " + testToken}
 func TestWebhookAcceptsEveryFixture(t *testing.T) {
 	t.Parallel()
 	env := newWebhookEnv(t, ingest.WebhookConfig{Token: testToken}, nil)
-	files, _ := filepath.Glob(filepath.Join("..", "loconav", "testdata", "webhooks", "*.json"))
-	for _, f := range files {
-		body, _ := os.ReadFile(f)
+	for _, f := range loconavtest.Webhooks() {
+		body := fixture(t, f)
 		family := "alert"
 		if strings.Contains(f, "live-location") {
 			family = "location"
@@ -219,10 +218,8 @@ func TestWebhookRedisDown(t *testing.T) {
 // FuzzWebhook posts arbitrary bodies through the real handler into a real
 // stream: no panic, and every answer is 202 or a 4xx with a reason.
 func FuzzWebhook(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("..", "loconav", "testdata", "webhooks", "*.json"))
-	for _, file := range files {
-		b, _ := os.ReadFile(file)
-		f.Add(b)
+	for _, file := range loconavtest.Webhooks() {
+		f.Add(fixture(f, file))
 	}
 	f.Add([]byte(`[{"kind":"X","vehicle_number":"T1","event_time":"2024-02-08T12:30:45Z"}]`))
 	f.Add([]byte(`{"imei":"1","gpstime":"31-12-1999 23:59:59","latitude":"6.4","longitude":"3.3","vehiclenumber":"t-1","ignition":"1"}`))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -234,28 +233,14 @@ func sensorNumber(obj map[string]json.RawMessage, name, path string, required bo
 	return x, ts, nil
 }
 
-// numberValue reads a number, or a number in a string as orientation comes.
+// numberValue reads a number, or a number in a string as orientation
+// comes; path names it in errors.
 func numberValue(raw json.RawMessage, path string) (*float64, *PayloadError) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+	x, problem := looseFloat(raw)
+	if problem != "" {
+		return nil, lkFail(path, problem)
 	}
-	var x float64
-	if err := json.Unmarshal(raw, &x); err != nil {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return nil, lkFail(path, "must be a number")
-		}
-		if s = strings.TrimSpace(s); s == "" {
-			return nil, nil
-		}
-		if x, err = strconv.ParseFloat(s, 64); err != nil {
-			return nil, lkFail(path, fmt.Sprintf("%q is not a number", truncate(s, 40)))
-		}
-	}
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return nil, lkFail(path, "must be a finite number")
-	}
-	return &x, nil
+	return x, nil
 }
 
 // epochSeconds reads a per-value timestamp; absent is the zero time.

@@ -308,34 +308,41 @@ func (f *fields) str(names ...string) string {
 
 // float reads a number, or a number in a string ("59.0").
 func (f *fields) float(name string) *float64 {
-	v, ok := f.obj[name]
-	if !ok || string(v) == "null" {
-		return nil
+	x, problem := looseFloat(f.obj[name])
+	if problem != "" {
+		f.fail(name, problem)
 	}
-	x, err := strconv.ParseFloat(string(v), 64) // a plain JSON number, the usual case
-	if err != nil || v[0] == '+' || v[0] == '.' {
-		err = json.Unmarshal(v, &x)
+	return x
+}
+
+// looseFloat reads a finite number as LocoNav writes one: a JSON number, or
+// a number in a string ("59.0", " 34 "), in webhooks and REST answers alike.
+// Absent (missing, null or "") is nil with no problem; otherwise problem
+// says why it is not a finite number.
+func looseFloat(raw json.RawMessage) (*float64, string) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, ""
+	}
+	x, err := strconv.ParseFloat(string(raw), 64) // a plain JSON number, the usual case
+	if err != nil || raw[0] == '+' || raw[0] == '.' {
+		err = json.Unmarshal(raw, &x)
 	}
 	if err != nil {
 		var s string
-		if json.Unmarshal(v, &s) != nil {
-			f.fail(name, "must be a number")
-			return nil
+		if json.Unmarshal(raw, &s) != nil {
+			return nil, "must be a number"
 		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return nil
+		if s = strings.TrimSpace(s); s == "" {
+			return nil, ""
 		}
 		if x, err = strconv.ParseFloat(s, 64); err != nil {
-			f.fail(name, fmt.Sprintf("%q is not a number", s))
-			return nil
+			return nil, fmt.Sprintf("%q is not a number", truncate(s, 40))
 		}
 	}
 	if math.IsNaN(x) || math.IsInf(x, 0) {
-		f.fail(name, "must be a finite number")
-		return nil
+		return nil, "must be a finite number"
 	}
-	return &x
+	return &x, ""
 }
 
 // bool reads LocoNav's flags: "1"/"0" strings, and for safety 1/0, true/false

@@ -11,23 +11,18 @@ import (
 	"time"
 
 	"github.com/watchtower-fleet/watchtower/loconav"
+	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
 
-var lagos = func() *time.Location {
-	l, err := time.LoadLocation("Africa/Lagos")
-	if err != nil {
-		panic(err)
-	}
-	return l
-}()
+var (
+	lagos  = loconavtest.Lagos
+	parser = loconavtest.Parser
+)
 
-func parser() *loconav.Parser {
-	return &loconav.Parser{Zone: lagos, Now: func() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) }}
-}
-
+// fixture is one of LocoNav's published webhook examples.
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "webhooks", name))
+	b, err := loconavtest.Webhook(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +84,8 @@ func TestParseFixtures(t *testing.T) {
 		"device-offline-alert.json": {40.7128, -74.0060}, "device-removal-alert.json": {37.7749, -122.4194}, "idling-alert.json": {37.7749, -122.4194},
 		"ignition-alert.json": {37.7749, -122.4194}, "sudden-braking-alert.json": {37.7749, -122.4194},
 	}
-	entries, _ := os.ReadDir(filepath.Join("testdata", "webhooks"))
-	if len(entries) != len(tests) {
-		t.Fatalf("%d fixtures but %d cases: every fixture needs a case", len(entries), len(tests))
+	if entries := loconavtest.Webhooks(); len(entries) != len(tests) {
+		t.Fatalf("%d fixtures but %d cases: every fixture needs a case", len(loconavtest.Webhooks()), len(tests))
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
