@@ -41,7 +41,7 @@ test: services check-go check-cc
 ## WT_E2E_SECONDS, default 60) once. One package at a time: they measure
 ## the machine.
 bench: services check-go
-	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store ./ingest ./tools ./bot ./api | tee bench.out
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store ./ingest ./masterdata ./tools ./bot ./api | tee bench.out
 	$(GO) test -run '^$$' -bench EndToEnd -benchtime 1x -count 1 . | tee -a bench.out
 	$(GO) run $(BENCHSTAT) bench.out
 	bash scripts/bench-ratio.sh bench.out
