@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/watchtower-fleet/watchtower/store"
 )
 
 // PeriodArgs is a range of Lagos days.
@@ -72,19 +74,14 @@ func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) 
 		return Result{}, err
 	}
 	// The days' KPIs (store.ComputeDay's definitions), over the period.
-	var started, completed, onDep, onDel, tatTrips, delays int
-	var tatMinutes, km, idle, util float64
+	k := store.SumKPIs(days)
+	// Utilisation is the days' mean summed then divided, as this tool has
+	// always shown it. SumKPIs (the report's figure) divides each day
+	// first, which rounds the other way at some halves: three days at
+	// 17.5% show 17% summed first and 18% divided first.
+	var util float64
 	for _, d := range days {
-		started += d.TripsStarted
-		completed += d.TripsCompleted
-		onDep += d.OnTimeDepartures
-		onDel += d.OnTimeDeliveries
-		tatTrips += d.TurnaroundTrips
-		tatMinutes += d.TurnaroundMinutes * float64(d.TurnaroundTrips)
-		km += d.DistanceKm
-		idle += d.IdleHours
 		util += d.Utilisation
-		delays += d.Delays
 	}
 	util /= float64(len(days))
 	period := from.Format("Mon 2 Jan 2006")
@@ -105,25 +102,25 @@ func (r *Registry) runFleetMetrics(ctx context.Context, c Caller, a PeriodArgs) 
 	}
 	data := map[string]any{
 		"from": from.Format("2006-01-02"), "to_exclusive": to.Format("2006-01-02"),
-		"trips_started": started, "trips_completed": completed,
-		"on_time_departure_pct": pct(onDep, started), "on_time_delivery_pct": pct(onDel, completed),
+		"trips_started": k.TripsStarted, "trips_completed": k.TripsCompleted,
+		"on_time_departure_pct": pct(k.OnTimeDepartures, k.TripsStarted), "on_time_delivery_pct": pct(k.OnTimeDeliveries, k.TripsCompleted),
 		"avg_turnaround_minutes": nil, "utilisation_pct": round(util*100, 1),
-		"distance_km": round(km, 1), "idle_hours": round(idle, 1), "delays": delays,
+		"distance_km": round(k.DistanceKm, 1), "idle_hours": round(k.IdleHours, 1), "delays": k.Delays,
 		"definitions": fmt.Sprintf("on time: within %d min of schedule; turnaround: pickup arrival to back at base; utilisation: share of active trucks with a trip-hour", int(r.onTime().Minutes())),
 	}
 	turn := "–"
-	if tatTrips > 0 {
-		avg := time.Duration(tatMinutes / float64(tatTrips) * float64(time.Minute))
+	if k.TurnaroundTrips > 0 {
+		avg := time.Duration(k.TurnaroundMinutes * float64(time.Minute))
 		data["avg_turnaround_minutes"] = int(avg.Minutes())
 		turn = duration(avg)
 	}
 	view := View{Title: "Fleet metrics, " + period,
 		Text: fmt.Sprintf("%d trips started, %d completed; average turnaround %s; utilisation %.0f%%; %.0f km driven.",
-			started, completed, turn, util*100, km),
-		Fields: []Field{{"Trips started", fmt.Sprint(started)}, {"Completed", fmt.Sprint(completed)}, {"Avg turnaround", turn},
+			k.TripsStarted, k.TripsCompleted, turn, util*100, k.DistanceKm),
+		Fields: []Field{{"Trips started", fmt.Sprint(k.TripsStarted)}, {"Completed", fmt.Sprint(k.TripsCompleted)}, {"Avg turnaround", turn},
 			{"Utilisation", fmt.Sprintf("%.0f%%", util*100)}, {"On-time departures", show(data["on_time_departure_pct"], "%.0f%%")},
-			{"On-time deliveries", show(data["on_time_delivery_pct"], "%.0f%%")}, {"Distance", fmt.Sprintf("%.0f km", km)},
-			{"Idle", fmt.Sprintf("%.1f h", idle)}, {"Delays", fmt.Sprint(delays)}}}
+			{"On-time deliveries", show(data["on_time_delivery_pct"], "%.0f%%")}, {"Distance", fmt.Sprintf("%.0f km", k.DistanceKm)},
+			{"Idle", fmt.Sprintf("%.1f h", k.IdleHours)}, {"Delays", fmt.Sprint(k.Delays)}}}
 	switch deref(a.Breakdown) {
 	case "day":
 		list := make([]map[string]any, 0, len(days))
