@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -15,13 +14,6 @@ import (
 const (
 	OrgClient      = "client"
 	OrgTransporter = "transporter"
-)
-
-// User roles, from least to most trusted.
-const (
-	RoleViewer     = "viewer"
-	RoleDispatcher = "dispatcher"
-	RoleAdmin      = "admin"
 )
 
 // Organization is a client whose containers we move, or a transporter
@@ -41,14 +33,6 @@ type Driver struct {
 	Phone         string // E.164, e.g. +2348031234567
 	HasSmartphone bool
 	TruckNumber   string // empty for a spare driver
-}
-
-// User is a Slack user known to Watch Tower, with the role that decides what
-// they may do.
-type User struct {
-	SlackUserID string
-	DisplayName string
-	Role        string
 }
 
 // Row is one input record and where it came from ("trucks.csv row 12"), so
@@ -341,42 +325,6 @@ func upsertDriver(ctx context.Context, tx pgx.Tx, d Driver) (change, error) {
 		RETURNING (xmax = 0)`, strings.TrimSpace(d.Name), phone, d.HasSmartphone, truckID))
 }
 
-// Validate checks a user before it is stored.
-func (u User) Validate() error {
-	switch u.Role {
-	case RoleViewer, RoleDispatcher, RoleAdmin:
-	default:
-		return fmt.Errorf("%w: role %q is not one of viewer, dispatcher, admin", ErrInvalid, u.Role)
-	}
-	if !slackUserRE.MatchString(u.SlackUserID) {
-		return fmt.Errorf("%w: %q is not a Slack user id (U… or W…)", ErrInvalid, u.SlackUserID)
-	}
-	return nil
-}
-
-func upsertUser(ctx context.Context, tx pgx.Tx, u User) (change, error) {
-	if err := u.Validate(); err != nil {
-		return 0, err
-	}
-	return scanChange(tx.QueryRow(ctx, `INSERT INTO users AS x (slack_user_id, display_name, role) VALUES ($1, $2, $3)
-		ON CONFLICT (slack_user_id) DO UPDATE SET display_name = EXCLUDED.display_name, role = EXCLUDED.role, active = true, updated_at = now()
-		WHERE (x.display_name, x.role, x.active) IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.role, true)
-		RETURNING (xmax = 0)`, u.SlackUserID, u.DisplayName, u.Role))
-}
-
-var slackUserRE = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-
-// UserBySlackID returns a known user.
-func (db *DB) UserBySlackID(ctx context.Context, id string) (User, error) {
-	var u User
-	err := db.conn.QueryRow(ctx, `SELECT slack_user_id, display_name, role FROM users WHERE slack_user_id = $1 AND active`, id).
-		Scan(&u.SlackUserID, &u.DisplayName, &u.Role)
-	if err != nil {
-		return User{}, fmt.Errorf("store: user %q: %w", id, notFound(err))
-	}
-	return u, nil
-}
-
 // FleetSummary counts what the store holds, for start-up logs and readiness.
 type FleetSummary struct {
 	Organizations, Locations, Trucks, ActiveTrucks, Drivers, Users int
@@ -394,37 +342,4 @@ func (db *DB) Summary(ctx context.Context) (FleetSummary, error) {
 		return s, fmt.Errorf("store: summary: %w", err)
 	}
 	return s, nil
-}
-
-// Event is one entry of the append-only audit log.
-type Event struct {
-	Actor         string // Slack user id, or "system", "seed", …
-	Action        string // e.g. trip.created
-	Subject       string // e.g. truck:T11985LA
-	Payload       any    // marshalled to JSON
-	CorrelationID string
-}
-
-// AppendEvent writes e to the audit log.
-func (db *DB) AppendEvent(ctx context.Context, e Event) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error { return appendEvent(ctx, tx, e) })
-}
-
-func appendEvent(ctx context.Context, tx pgx.Tx, e Event) error {
-	if e.Actor == "" || e.Action == "" {
-		return fmt.Errorf("store: event: %w: actor and action are required", ErrInvalid)
-	}
-	payload := []byte("{}")
-	if e.Payload != nil {
-		var err error
-		if payload, err = json.Marshal(e.Payload); err != nil {
-			return fmt.Errorf("store: event %s: %w", e.Action, err)
-		}
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (actor, action, subject, payload, correlation_id) VALUES ($1, $2, $3, $4, $5)`,
-		e.Actor, e.Action, e.Subject, payload, e.CorrelationID)
-	if err != nil {
-		return fmt.Errorf("store: event %s: %w", e.Action, err)
-	}
-	return nil
 }

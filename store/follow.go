@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -22,32 +20,11 @@ const (
 	MilestoneClosed     = "closed"
 )
 
-// Trip event kinds: what the alert channel is told, threaded under the
-// trip's message.
 const (
-	EventAtPickup          = "at_pickup"
-	EventDepartedPickup    = "departed_pickup"
-	EventAtDelivery        = "at_delivery"
-	EventDelivered         = "delivered"
-	EventDepartedDelivery  = "departed_delivery"
-	EventReturned          = "returned"
-	EventDelayStarted      = "delay_started"
-	EventDelayCleared      = "delay_cleared"
-	EventExceptionIdle     = "exception_idle"
-	EventExceptionOffline  = "exception_offline"
-	EventLocoNavDelayed    = "loconav_delayed"
-	EventLocoNavUnsuccess  = "loconav_unsuccessful"
-	EventLocoNavCompleted  = "loconav_completed"
-	delayReasonDeparture   = "departure"
-	delayReasonETA         = "eta"
-	departureDelaySeq      = 1 // the departure delay is the first; ETA delays count from 2
-	followLookback         = 3 * 24 * time.Hour
-	etaSpeedWindow         = 30 * time.Minute
-	minMovingKmh           = 5.0
-	minETASpeedKmh         = 15.0
-	detourMin, detourMax   = 1.0, 3.0
-	calibrationMinTrips    = 3
-	calibrationTripsToRead = 50
+	delayReasonDeparture = "departure"
+	delayReasonETA       = "eta"
+	departureDelaySeq    = 1 // the departure delay is the first; ETA delays count from 2
+	followLookback       = 3 * 24 * time.Hour
 )
 
 // FollowRules say how trips follow themselves.
@@ -168,18 +145,6 @@ type followedTrip struct {
 	delayReason                  string
 	pickupCenter, deliveryCenter Point
 	pickupLoc, deliveryLoc       int64
-}
-
-// TripEvent is an event of a trip for the alert channel.
-type TripEvent struct {
-	ID          int64
-	TripID      int64
-	TripVPCID   string
-	TruckNumber string
-	Kind        string
-	Seq         int
-	At          time.Time
-	Details     map[string]any
 }
 
 // FollowTrips brings the trips of these trucks (nil: every truck) up to
@@ -465,69 +430,6 @@ func applyFollow(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestones, 
 	return saveTripEvents(ctx, tx, t.ID, evs)
 }
 
-// saveTripEvents adds the events not yet recorded; a recorded one not yet
-// posted takes the new time (a late fix moved it), and an unposted one
-// whose milestone is gone (refolded away) is dropped. One statement.
-func saveTripEvents(ctx context.Context, tx pgx.Tx, tripID int64, evs []TripEvent) ([]TripEvent, error) {
-	kinds := make([]string, len(evs))
-	seqs := make([]int32, len(evs))
-	ats := make([]time.Time, len(evs))
-	details := make([]string, len(evs))
-	for i, e := range evs {
-		kinds[i], seqs[i], ats[i] = e.Kind, int32(e.Seq), e.At
-		details[i] = "{}"
-		if e.Details != nil {
-			b, _ := json.Marshal(e.Details)
-			details[i] = string(b)
-		}
-	}
-	rows, err := tx.Query(ctx, `WITH input AS (
-			SELECT * FROM unnest($2::text[], $3::int[], $4::timestamptz[], $5::text[]) AS i(kind, seq, at, details)),
-		gone AS (
-			-- Only milestone events can be refolded away; delays,
-			-- exceptions and LocoNav's reports stand.
-			DELETE FROM trip_events e WHERE e.trip_id = $1 AND e.posted_at IS NULL AND e.kind = ANY($6)
-			  AND NOT EXISTS (SELECT 1 FROM input i WHERE i.kind = e.kind AND i.seq = e.seq)),
-		saved AS (
-			INSERT INTO trip_events (trip_id, kind, seq, at, details)
-			SELECT $1, kind, seq, at, details::jsonb FROM input
-			ON CONFLICT (trip_id, kind, seq) DO UPDATE SET at = EXCLUDED.at
-				WHERE trip_events.posted_at IS NULL AND trip_events.at <> EXCLUDED.at
-			RETURNING id, kind, seq, xmax = 0 AS inserted)
-		SELECT id, kind, seq FROM saved WHERE inserted`, tripID, kinds, seqs, ats, details,
-		[]string{EventAtPickup, EventDepartedPickup, EventAtDelivery, EventDelivered, EventDepartedDelivery, EventReturned})
-	if err != nil {
-		return nil, err
-	}
-	type key struct {
-		kind string
-		seq  int
-	}
-	ids := map[key]int64{}
-	var (
-		id   int64
-		kind string
-		seq  int
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&id, &kind, &seq}, func() error { ids[key{kind, seq}] = id; return nil }); err != nil {
-		return nil, err
-	}
-	var added []TripEvent
-	for _, e := range evs {
-		if id, ok := ids[key{e.Kind, e.Seq}]; ok {
-			e.ID = id
-			added = append(added, e)
-		}
-	}
-	return added, nil
-}
-
-func nextSeq(ctx context.Context, tx pgx.Tx, tripID int64, kind string) (int, error) {
-	var n int
-	err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM trip_events WHERE trip_id = $1 AND kind = $2`, tripID, kind).Scan(&n)
-	return n, err
-}
-
 // tripExceptions ties the truck's idling and silent-tracker alerts during
 // the trip's run (left pickup, not yet at delivery) to the trip.
 func tripExceptions(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestones, now time.Time) ([]TripEvent, error) {
@@ -568,270 +470,6 @@ func tripExceptions(ctx context.Context, tx pgx.Tx, t *followedTrip, m Milestone
 			Seq: int(h.id), At: h.started, Details: map[string]any{"alert_id": h.id}})
 	}
 	return evs, nil
-}
-
-// estimateArrival is the ETA at delivery: the remaining great-circle
-// distance from the last fix times the detour, at the truck's recent
-// moving speed (the plan's speed when it has not moved lately).
-func estimateArrival(ctx context.Context, tx pgx.Tx, t *followedTrip, departed, now time.Time, detour float64) (*time.Time, error) {
-	var lat, lon *float64
-	var at *time.Time
-	var speed *float64
-	err := tx.QueryRow(ctx, `WITH last AS (
-			SELECT p.position, p.fix_time FROM vehicle_positions p JOIN trucks t ON t.id = p.truck_id
-			WHERE t.number = $1 AND p.fix_time >= $2 AND p.fix_time <= $3 ORDER BY p.fix_time DESC LIMIT 1)
-		SELECT ST_Y(last.position::geometry), ST_X(last.position::geometry), last.fix_time,
-			(SELECT avg(p.speed_kmh) FROM vehicle_positions p JOIN trucks t ON t.id = p.truck_id
-			 WHERE t.number = $1 AND p.fix_time > last.fix_time - make_interval(secs => $4) AND p.fix_time <= last.fix_time
-			   AND p.speed_kmh > $5)
-		FROM last`, t.TruckNumber, departed, now, etaSpeedWindow.Seconds(), minMovingKmh).Scan(&lat, &lon, &at, &speed)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if lat == nil {
-		return nil, nil
-	}
-	kmh := 35.0
-	if speed != nil {
-		kmh = math.Max(*speed, minETASpeedKmh)
-	}
-	km := greatCircleKm(Point{Lat: *lat, Lon: *lon}, t.deliveryCenter) * detour
-	eta := at.Add(time.Duration(km / kmh * float64(time.Hour))).Truncate(time.Second)
-	if eta.Before(now) {
-		eta = now.Truncate(time.Second)
-	}
-	return &eta, nil
-}
-
-// greatCircleKm is the haversine distance.
-func greatCircleKm(a, b Point) float64 {
-	const r = 6371.0088
-	la1, la2 := a.Lat*math.Pi/180, b.Lat*math.Pi/180
-	dla, dlo := la2-la1, (b.Lon-a.Lon)*math.Pi/180
-	h := math.Sin(dla/2)*math.Sin(dla/2) + math.Cos(la1)*math.Cos(la2)*math.Sin(dlo/2)*math.Sin(dlo/2)
-	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
-}
-
-// detour is the fleet's road distance over great-circle distance, from its
-// own delivered trips (the median of the last 50), or def until there are
-// enough. It is cached for an hour.
-func (db *DB) detour(ctx context.Context, def float64) float64 {
-	db.detourMu.Lock()
-	defer db.detourMu.Unlock()
-	if time.Since(db.detourAt) < time.Hour && db.detourVal > 0 {
-		return db.detourVal
-	}
-	v, err := db.CalibrateDetour(ctx)
-	if err != nil || v == 0 {
-		v = def
-	}
-	db.detourVal, db.detourAt = v, time.Now()
-	return v
-}
-
-// CalibrateDetour measures the detour factor on the last delivered trips:
-// the driven distance between leaving pickup and reaching delivery (from
-// the positions, ignoring jumps over 150 km/h) over the great-circle
-// distance between where it left and where it arrived, for trips of more
-// than a kilometre. 0 when fewer than 3 trips can say.
-func (db *DB) CalibrateDetour(ctx context.Context) (float64, error) {
-	rows, err := db.conn.Query(ctx, `WITH recent AS (
-			SELECT tr.id, tr.truck_id, tr.actual_departure, tr.arrived_at
-			FROM trips tr
-			WHERE tr.actual_departure IS NOT NULL AND tr.arrived_at IS NOT NULL AND tr.status <> 'cancelled'
-			ORDER BY tr.arrived_at DESC LIMIT $1),
-		pts AS (
-			SELECT r.id, vp.position, vp.fix_time,
-				lag(vp.position) OVER w AS prev, lag(vp.fix_time) OVER w AS prev_at,
-				first_value(vp.position) OVER whole AS first, last_value(vp.position) OVER whole AS last
-			FROM recent r JOIN vehicle_positions vp ON vp.truck_id = r.truck_id
-				AND vp.fix_time >= r.actual_departure AND vp.fix_time <= r.arrived_at
-			WINDOW w AS (PARTITION BY r.id ORDER BY vp.fix_time),
-				whole AS (PARTITION BY r.id ORDER BY vp.fix_time ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
-		SELECT sum(ST_Distance(position, prev)) / min(ST_Distance(first, last)) FROM pts
-		WHERE prev IS NOT NULL AND fix_time > prev_at
-		  AND ST_Distance(position, prev) / extract(epoch FROM fix_time - prev_at) * 3.6 <= 150
-		GROUP BY id HAVING min(ST_Distance(first, last)) > 1000`, calibrationTripsToRead)
-	if err != nil {
-		return 0, fmt.Errorf("store: calibrate detour: %w", err)
-	}
-	ratios, err := pgx.CollectRows(rows, pgx.RowTo[float64])
-	if err != nil {
-		return 0, fmt.Errorf("store: calibrate detour: %w", err)
-	}
-	if len(ratios) < calibrationMinTrips {
-		return 0, nil
-	}
-	slices.Sort(ratios)
-	return math.Min(detourMax, math.Max(detourMin, ratios[len(ratios)/2])), nil
-}
-
-// TripEventsOf returns a trip's events, oldest first.
-func (db *DB) TripEventsOf(ctx context.Context, vpcID string) ([]TripEvent, error) {
-	rows, err := db.conn.Query(ctx, `SELECT e.id, e.trip_id, tr.vpc_id, t.number, e.kind, e.seq, e.at, e.details
-		FROM trip_events e JOIN trips tr ON tr.id = e.trip_id JOIN trucks t ON t.id = tr.truck_id
-		WHERE tr.vpc_id = $1 ORDER BY e.at, e.id`, vpcID)
-	if err != nil {
-		return nil, fmt.Errorf("store: trip events: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, scanTripEvent)
-	if err != nil {
-		return nil, fmt.Errorf("store: trip events: %w", err)
-	}
-	return out, nil
-}
-
-func scanTripEvent(r pgx.CollectableRow) (TripEvent, error) {
-	var e TripEvent
-	err := r.Scan(&e.ID, &e.TripID, &e.TripVPCID, &e.TruckNumber, &e.Kind, &e.Seq, &e.At, &e.Details)
-	return e, err
-}
-
-// TripNotice is a trip event with what its message needs.
-type TripNotice struct {
-	TripEvent
-	Pickup, Delivery   string
-	ScheduledDeparture time.Time
-	TrackingURL        string
-	// Channel and RootTS are the trip's message in the channel ("" until
-	// its first event is posted).
-	Channel, RootTS string
-}
-
-// PostTripEvents hands the events not yet posted to post, oldest first,
-// each once across replicas: the event's row and its trip's are locked
-// while post runs, and the event is marked posted only when post succeeds
-// (a failure leaves it for the next round). post returns the trip's
-// message, which later events thread under. Events whose time is more than
-// maxAge ago are history (a backfill), marked without posting.
-func (db *DB) PostTripEvents(ctx context.Context, limit int, maxAge time.Duration, now time.Time,
-	post func(ctx context.Context, n TripNotice) (channel, rootTS string, err error)) (int, error) {
-	posted := 0
-	for posted < limit {
-		done := false
-		err := db.inTx(ctx, func(tx pgx.Tx) error {
-			var n TripNotice
-			err := tx.QueryRow(ctx, `SELECT e.id, e.trip_id, tr.vpc_id, t.number, e.kind, e.seq, e.at, e.details,
-					p.code, d.code, tr.scheduled_departure, tr.tracking_url, tr.slack_channel, tr.slack_ts
-				FROM trip_events e JOIN trips tr ON tr.id = e.trip_id JOIN trucks t ON t.id = tr.truck_id
-				JOIN locations p ON p.id = tr.pickup_id JOIN locations d ON d.id = tr.delivery_id
-				WHERE e.posted_at IS NULL ORDER BY e.id LIMIT 1 FOR UPDATE OF e SKIP LOCKED`).Scan(
-				&n.ID, &n.TripID, &n.TripVPCID, &n.TruckNumber, &n.Kind, &n.Seq, &n.At, &n.Details,
-				&n.Pickup, &n.Delivery, &n.ScheduledDeparture, &n.TrackingURL, &n.Channel, &n.RootTS)
-			if err == pgx.ErrNoRows {
-				done = true
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			// The trip's lock makes its message once, whichever replica
-			// posts its first event; its current message is read again under it.
-			if err := tx.QueryRow(ctx, `SELECT slack_channel, slack_ts FROM trips WHERE id = $1 FOR UPDATE`, n.TripID).
-				Scan(&n.Channel, &n.RootTS); err != nil {
-				return err
-			}
-			if now.Sub(n.At) <= maxAge {
-				ch, ts, err := post(ctx, n)
-				if err != nil {
-					return err
-				}
-				if ch != n.Channel || ts != n.RootTS {
-					if _, err := tx.Exec(ctx, `UPDATE trips SET slack_channel = $2, slack_ts = $3 WHERE id = $1`, n.TripID, ch, ts); err != nil {
-						return err
-					}
-				}
-				posted++
-			}
-			_, err = tx.Exec(ctx, `UPDATE trip_events SET posted_at = now() WHERE id = $1`, n.ID)
-			return err
-		})
-		if err != nil {
-			return posted, fmt.Errorf("store: post trip events: %w", err)
-		}
-		if done {
-			return posted, nil
-		}
-	}
-	return posted, nil
-}
-
-// LocoNavTrip is a trip as the LocoNav jobs need it.
-type LocoNavTrip struct {
-	ID, LocoNavTripID int64
-	VPCID             string
-	LocoNavStatus     string
-}
-
-// TripsToEndInLocoNav are the closed trips LocoNav has not been told of.
-func (db *DB) TripsToEndInLocoNav(ctx context.Context, limit int) ([]LocoNavTrip, error) {
-	return db.loconavTrips(ctx, `closed_at IS NOT NULL AND loconav_status NOT IN ('completed', 'trashed', 'unsuccessful')`, limit)
-}
-
-// TripsInLocoNav are the trips LocoNav follows that may still change
-// there: not cancelled, and open or closed within three days.
-func (db *DB) TripsInLocoNav(ctx context.Context, limit int) ([]LocoNavTrip, error) {
-	return db.loconavTrips(ctx, `status <> 'cancelled' AND (closed_at IS NULL OR closed_at > now() - interval '3 days')`, limit)
-}
-
-func (db *DB) loconavTrips(ctx context.Context, where string, limit int) ([]LocoNavTrip, error) {
-	rows, err := db.conn.Query(ctx, `SELECT id, loconav_trip_id, vpc_id, loconav_status FROM trips
-		WHERE loconav_trip_id IS NOT NULL AND loconav_state = 'synced' AND `+where+` ORDER BY id LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: loconav trips: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LocoNavTrip, error) {
-		var t LocoNavTrip
-		err := r.Scan(&t.ID, &t.LocoNavTripID, &t.VPCID, &t.LocoNavStatus)
-		return t, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: loconav trips: %w", err)
-	}
-	return out, nil
-}
-
-// SetTripLocoNavStatus records what LocoNav says of a trip. A change to
-// delayed, unsuccessful or completed is an event for the channel (once);
-// unsuccessful also becomes the trip's status unless a person set one.
-func (db *DB) SetTripLocoNavStatus(ctx context.Context, tripID int64, status string, at time.Time) (bool, error) {
-	changed := false
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		var old, vpc, tripStatus string
-		var manual bool
-		if err := tx.QueryRow(ctx, `SELECT loconav_status, vpc_id, status, status_manual FROM trips WHERE id = $1 FOR UPDATE`, tripID).
-			Scan(&old, &vpc, &tripStatus, &manual); err != nil {
-			return err
-		}
-		if old == status {
-			return nil
-		}
-		changed = true
-		if _, err := tx.Exec(ctx, `UPDATE trips SET loconav_status = $2, updated_at = now() WHERE id = $1`, tripID, status); err != nil {
-			return err
-		}
-		if status == "delayed" || status == "unsuccessful" || status == "completed" {
-			if _, err := tx.Exec(ctx, `INSERT INTO trip_events (trip_id, kind, seq, at, details) VALUES ($1, $2, 1, $3, $4)
-				ON CONFLICT DO NOTHING`, tripID, "loconav_"+status, at, map[string]any{"loconav_status": status}); err != nil {
-				return err
-			}
-		}
-		if status == "unsuccessful" && !manual && (tripStatus == TripPlanned || tripStatus == TripOngoing || tripStatus == TripDelayed) {
-			if _, err := tx.Exec(ctx, `UPDATE trips SET status = 'unsuccessful' WHERE id = $1`, tripID); err != nil {
-				return err
-			}
-			return appendEvent(ctx, tx, Event{Actor: "loconav", Action: "trip.status", Subject: "trip:" + vpc,
-				Payload: map[string]any{"from": tripStatus, "to": TripUnsuccessful}})
-		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("store: trip %d loconav status: %w", tripID, err)
-	}
-	return changed, nil
 }
 
 // spell writes a grace period as people say it: "2 h", "90 min".

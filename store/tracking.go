@@ -148,20 +148,74 @@ type seqFix struct {
 	ord    int    // its row in the batch's geofence query
 }
 
+// recordFixes is RecordFixes' work inside its transaction, phase by
+// phase; the order of the phases is the order of the statements.
 func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (RecordResult, error) {
 	var res RecordResult
-	refs := make([]truckRef, len(in))
-	for i, f := range in {
-		refs[i] = truckRef{f.TruckNumber, f.VehicleNumber}
-	}
-	ids, unknown, err := resolveTrucks(ctx, tx, refs)
+	ids, unknown, err := resolveTrucks(ctx, tx, truckRefs(in))
 	if err != nil {
 		return res, err
 	}
 	res.Alerts = append(res.Alerts, unknown...)
-
-	// Group by truck, in time order, without duplicates inside the batch.
 	byTruck := map[int64][]FixInput{}
+	truckIDs := groupByTruck(in, ids, byTruck, &res)
+	if err := lockTrucks(ctx, tx, truckIDs); err != nil {
+		return res, err
+	}
+	if err := dropStored(ctx, tx, in, byTruck, &res); err != nil {
+		return res, err
+	}
+	if len(byTruck) == 0 {
+		return res, nil
+	}
+	for _, id := range truckIDs {
+		res.Positions = append(res.Positions, byTruck[id]...)
+	}
+	folds := map[int64]*truckFold{}
+	active, err := foldStarts(ctx, tx, byTruck, folds, &res)
+	if err != nil {
+		return res, err
+	}
+	inside, err := geofencesOf(ctx, tx, active, folds)
+	if err != nil {
+		return res, err
+	}
+	effects, err := foldTrucks(active, folds, inside, rules, &res)
+	if err != nil {
+		return res, err
+	}
+	if err := writePositions(ctx, tx, active, func(id int64) []seqFix { return folds[id].seq }); err != nil {
+		return res, err
+	}
+	res.Stored += countNew(active, folds)
+	created, visits, err := applyEffects(ctx, tx, effects)
+	if err != nil {
+		return res, err
+	}
+	res.Alerts = append(res.Alerts, created...)
+	res.Visits = visits
+	newest := newestFixes(active, folds, byTruck)
+	if err := updateTrucks(ctx, tx, newest); err != nil {
+		return res, err
+	}
+	if err := endOfflineAlerts(ctx, tx, newest); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// truckRefs names the batch's trucks, one per fix.
+func truckRefs(in []FixInput) []truckRef {
+	refs := make([]truckRef, len(in))
+	for i, f := range in {
+		refs[i] = truckRef{f.TruckNumber, f.VehicleNumber}
+	}
+	return refs
+}
+
+// groupByTruck groups the fixes into byTruck, in time order, without
+// duplicates inside the batch, and returns the trucks in id order.
+func groupByTruck(in []FixInput, ids map[string]int64, byTruck map[int64][]FixInput, res *RecordResult) []int64 {
 	for _, f := range in {
 		id := ids[f.TruckNumber]
 		byTruck[id] = append(byTruck[id], f)
@@ -175,17 +229,25 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		truckIDs = append(truckIDs, id)
 	}
 	slices.Sort(truckIDs)
+	return truckIDs
+}
 
+// lockTrucks takes the trucks' fold locks until the transaction ends.
+func lockTrucks(ctx context.Context, tx pgx.Tx, truckIDs []int64) error {
 	// One truck's fold at a time across replicas; locks in id order.
 	// Advisory locks are database-wide: the schema is part of the key, so
 	// deployments (and tests) in other schemas of the database never wait
 	// on our trucks.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()) # $1::int, id::int)
 		FROM (SELECT id FROM unnest($2::bigint[]) AS id ORDER BY id) s`, trackLockSpace, truckIDs); err != nil {
-		return res, fmt.Errorf("lock trucks: %w", err)
+		return fmt.Errorf("lock trucks: %w", err)
 	}
+	return nil
+}
 
-	// Drop fixes already stored.
+// dropStored drops from byTruck the fixes already stored, and the trucks
+// left with none.
+func dropStored(ctx context.Context, tx pgx.Tx, in []FixInput, byTruck map[int64][]FixInput, res *RecordResult) error {
 	var keyT []int64
 	var keyAt []time.Time
 	minAt, maxAt := in[0].At, in[0].At
@@ -199,7 +261,7 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		JOIN unnest($1::bigint[], $2::timestamptz[]) AS k(t, at) ON v.truck_id = k.t AND v.fix_time = k.at
 		WHERE v.fix_time BETWEEN $3 AND $4`, keyT, keyAt, minAt, maxAt)
 	if err != nil {
-		return res, fmt.Errorf("find duplicates: %w", err)
+		return fmt.Errorf("find duplicates: %w", err)
 	}
 	type key struct {
 		t  int64
@@ -212,7 +274,7 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		seen[key{kt, kat.UnixNano()}] = true
 		return nil
 	}); err != nil {
-		return res, fmt.Errorf("find duplicates: %w", err)
+		return fmt.Errorf("find duplicates: %w", err)
 	}
 	for id, fs := range byTruck {
 		fresh := fs[:0]
@@ -229,31 +291,30 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		}
 		byTruck[id] = fresh
 	}
-	if len(byTruck) == 0 {
-		return res, nil
-	}
-	for _, id := range truckIDs {
-		res.Positions = append(res.Positions, byTruck[id]...)
-	}
+	return nil
+}
 
-	// Where each truck's fold starts: its cached state when every new fix
-	// is newer (the common case), else the fix before the oldest new one.
-	type truckFold struct {
-		id      int64
-		number  string
-		state   trackState
-		stateAt *time.Time
-		seq     []seqFix
-	}
-	folds := map[int64]*truckFold{}
+// truckFold is one truck's fold: where it starts and the fixes to fold.
+type truckFold struct {
+	id      int64
+	number  string
+	state   trackState
+	stateAt *time.Time
+	seq     []seqFix
+}
+
+// foldStarts reads where each truck's fold starts: its cached state when
+// every new fix is newer (the common case), else the fix before the oldest
+// new one (a rewind). It fills folds and returns their trucks in id order.
+func foldStarts(ctx context.Context, tx pgx.Tx, byTruck map[int64][]FixInput, folds map[int64]*truckFold, res *RecordResult) ([]int64, error) {
 	active := make([]int64, 0, len(byTruck))
 	for id := range byTruck {
 		active = append(active, id)
 	}
 	slices.Sort(active)
-	rows, err = tx.Query(ctx, `SELECT id, number, track_state, track_state_at FROM trucks WHERE id = ANY($1)`, active)
+	rows, err := tx.Query(ctx, `SELECT id, number, track_state, track_state_at FROM trucks WHERE id = ANY($1)`, active)
 	if err != nil {
-		return res, fmt.Errorf("load track state: %w", err)
+		return nil, fmt.Errorf("load track state: %w", err)
 	}
 	var (
 		tid     int64
@@ -271,7 +332,7 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		folds[tid] = tf
 		return nil
 	}); err != nil {
-		return res, fmt.Errorf("load track state: %w", err)
+		return nil, fmt.Errorf("load track state: %w", err)
 	}
 	for _, id := range active {
 		tf := folds[id]
@@ -286,11 +347,15 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		res.Rewound++
 		res.Changed = append(res.Changed, tf.number)
 		if err := rewind(ctx, tx, tf.id, news, &tf.state, &tf.seq); err != nil {
-			return res, fmt.Errorf("truck %s: rewind: %w", tf.number, err)
+			return nil, fmt.Errorf("truck %s: rewind: %w", tf.number, err)
 		}
 	}
+	return active, nil
+}
 
-	// Which places contain each fix to fold: one query for the batch.
+// geofencesOf says which places contain each fix to fold, by its ord: one
+// query for the batch.
+func geofencesOf(ctx context.Context, tx pgx.Tx, active []int64, folds map[int64]*truckFold) ([][]int64, error) {
 	var lat, lon []float64
 	for _, id := range active {
 		for i := range folds[id].seq {
@@ -300,22 +365,27 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		}
 	}
 	inside := make([][]int64, len(lat))
-	rows, err = tx.Query(ctx, `SELECT p.ord, l.id
+	rows, err := tx.Query(ctx, `SELECT p.ord, l.id
 		FROM unnest($1::float8[], $2::float8[]) WITH ORDINALITY AS p(lat, lon, ord)
 		JOIN locations l ON l.active AND ST_Covers(l.boundary, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography)
 		ORDER BY p.ord, l.id`, lat, lon)
 	if err != nil {
-		return res, fmt.Errorf("geofences: %w", err)
+		return nil, fmt.Errorf("geofences: %w", err)
 	}
 	var ord, locID int64
 	if _, err := pgx.ForEachRow(rows, []any{&ord, &locID}, func() error {
 		inside[ord-1] = append(inside[ord-1], locID)
 		return nil
 	}); err != nil {
-		return res, fmt.Errorf("geofences: %w", err)
+		return nil, fmt.Errorf("geofences: %w", err)
 	}
+	return inside, nil
+}
 
-	// Fold, then write what the fold decided.
+// foldTrucks folds each truck's fixes, keeping the state after each, and
+// returns what the fold decided, to write.
+func foldTrucks(active []int64, folds map[int64]*truckFold, inside [][]int64, rules Rules, res *RecordResult) ([]truckEffect, error) {
+	var err error
 	var effects []truckEffect
 	for _, id := range active {
 		tf := folds[id]
@@ -326,7 +396,7 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 			st, effs = fold(st, foldFix{At: sf.in.At, Point: sf.in.Point, SpeedKmh: sf.in.SpeedKmh,
 				Ignition: sf.in.Ignition, Inside: inside[sf.ord]}, rules)
 			if sf.state, err = json.Marshal(st); err != nil {
-				return res, err
+				return effects, err
 			}
 			for _, e := range effs {
 				effects = append(effects, truckEffect{truckID: id, number: tf.number, effect: e})
@@ -337,64 +407,78 @@ func recordFixes(ctx context.Context, tx pgx.Tx, in []FixInput, rules Rules) (Re
 		}
 		tf.state = st
 	}
-	if err := writePositions(ctx, tx, active, func(id int64) []seqFix { return folds[id].seq }); err != nil {
-		return res, err
-	}
+	return effects, nil
+}
+
+// countNew counts the fixes folded that were not stored before.
+func countNew(active []int64, folds map[int64]*truckFold) int {
+	n := 0
 	for _, id := range active {
 		for _, sf := range folds[id].seq {
 			if !sf.stored {
-				res.Stored++
+				n++
 			}
 		}
 	}
-	created, visits, err := applyEffects(ctx, tx, effects)
-	if err != nil {
-		return res, err
-	}
-	res.Alerts = append(res.Alerts, created...)
-	res.Visits = visits
+	return n
+}
 
-	// The truck's cached state and current position follow its newest fix.
-	var (
-		upID     []int64
-		upState  []string
-		upAt     []time.Time
-		upLat    []float64
-		upLon    []float64
-		upSpeed  []*float64
-		upHead   []*float64
-		upIgn    []*bool
-		firstNew []time.Time
-	)
+// truckUpdates is, per truck, the columns its cached state and current
+// position are updated from, and the time of its oldest new fix.
+type truckUpdates struct {
+	upID     []int64
+	upState  []string
+	upAt     []time.Time
+	upLat    []float64
+	upLon    []float64
+	upSpeed  []*float64
+	upHead   []*float64
+	upIgn    []*bool
+	firstNew []time.Time
+}
+
+// newestFixes gathers each truck's newest fix and folded state.
+func newestFixes(active []int64, folds map[int64]*truckFold, byTruck map[int64][]FixInput) truckUpdates {
+	var u truckUpdates
 	for _, id := range active {
 		tf := folds[id]
 		// A rewind folds up to the newest fix, so the last of the sequence is
 		// the truck's newest; the WHERE below guards it all the same.
 		last := tf.seq[len(tf.seq)-1]
-		upID = append(upID, id)
-		upState = append(upState, string(last.state))
-		upAt = append(upAt, last.in.At)
-		upLat, upLon = append(upLat, last.in.Lat), append(upLon, last.in.Lon)
-		upSpeed, upHead, upIgn = append(upSpeed, last.in.SpeedKmh), append(upHead, last.in.Heading), append(upIgn, last.in.Ignition)
-		firstNew = append(firstNew, byTruck[id][0].At)
+		u.upID = append(u.upID, id)
+		u.upState = append(u.upState, string(last.state))
+		u.upAt = append(u.upAt, last.in.At)
+		u.upLat, u.upLon = append(u.upLat, last.in.Lat), append(u.upLon, last.in.Lon)
+		u.upSpeed, u.upHead, u.upIgn = append(u.upSpeed, last.in.SpeedKmh), append(u.upHead, last.in.Heading), append(u.upIgn, last.in.Ignition)
+		u.firstNew = append(u.firstNew, byTruck[id][0].At)
 	}
+	return u
+}
+
+// updateTrucks moves the trucks' cached state and current position to
+// their newest fix.
+func updateTrucks(ctx context.Context, tx pgx.Tx, u truckUpdates) error {
 	if _, err := tx.Exec(ctx, `UPDATE trucks t SET track_state = u.st::jsonb, track_state_at = u.at,
 			position = ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326)::geography, position_at = u.at,
 			speed_kmh = u.sp, heading = u.hd, ignition = u.ig, updated_at = now()
 		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::bool[])
 			AS u(id, st, at, lat, lon, sp, hd, ig)
 		WHERE t.id = u.id AND (t.position_at IS NULL OR t.position_at <= u.at)`,
-		upID, upState, upAt, upLat, upLon, upSpeed, upHead, upIgn); err != nil {
-		return res, fmt.Errorf("update trucks: %w", err)
+		u.upID, u.upState, u.upAt, u.upLat, u.upLon, u.upSpeed, u.upHead, u.upIgn); err != nil {
+		return fmt.Errorf("update trucks: %w", err)
 	}
-	// A fix ends a device-offline alert.
+	return nil
+}
+
+// endOfflineAlerts ends the trucks' device-offline alerts: a fix ends one.
+func endOfflineAlerts(ctx context.Context, tx pgx.Tx, u truckUpdates) error {
 	if _, err := tx.Exec(ctx, `UPDATE alerts a SET ended_at = u.at
 		FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at)
 		WHERE a.truck_id = u.id AND a.kind = 'device_offline' AND a.ended_at IS NULL AND a.started_at < u.at`,
-		upID, firstNew); err != nil {
-		return res, fmt.Errorf("end offline alerts: %w", err)
+		u.upID, u.firstNew); err != nil {
+		return fmt.Errorf("end offline alerts: %w", err)
 	}
-	return res, nil
+	return nil
 }
 
 // rewind undoes what the fold decided after the fix before the oldest new

@@ -21,13 +21,6 @@ const (
 	TripCancelled    = "cancelled"
 )
 
-// Where a trip stands with LocoNav.
-const (
-	LocoNavPending = "pending" // not yet sent
-	LocoNavFailed  = "failed"  // sent and refused or unreachable; retried
-	LocoNavSynced  = "synced"
-)
-
 // TripOverlapWindow is how close two planned trips of one truck may leave:
 // a trip takes most of a day out and back.
 const TripOverlapWindow = 12 * time.Hour
@@ -486,44 +479,4 @@ func (db *DB) UpdateTripStatus(ctx context.Context, c TripStatusChange) (Trip, e
 // CancelTrip cancels a trip that is not final yet.
 func (db *DB) CancelTrip(ctx context.Context, id int64, actor, reason, correlationID string) (Trip, error) {
 	return db.UpdateTripStatus(ctx, TripStatusChange{TripID: id, To: TripCancelled, Actor: actor, Reason: reason, CorrelationID: correlationID})
-}
-
-// SetTripLocoNav records that LocoNav has the trip, with its id and the
-// public tracking link.
-func (db *DB) SetTripLocoNav(ctx context.Context, id, loconavID int64, trackingURL string) error {
-	_, err := db.conn.Exec(ctx, `UPDATE trips SET loconav_trip_id = $2, tracking_url = $3, loconav_state = 'synced',
-			loconav_error = '', loconav_next_attempt_at = NULL, updated_at = now() WHERE id = $1`, id, loconavID, trackingURL)
-	if err != nil {
-		return fmt.Errorf("store: trip %d loconav: %w", id, err)
-	}
-	return nil
-}
-
-// MarkTripLocoNavFailed records a failed attempt to give LocoNav the trip;
-// the trip stays "not yet in LocoNav" and is tried again at next.
-func (db *DB) MarkTripLocoNavFailed(ctx context.Context, id int64, errText string, next time.Time) error {
-	_, err := db.conn.Exec(ctx, `UPDATE trips SET loconav_state = 'failed', loconav_error = left($2, 500),
-			loconav_attempts = loconav_attempts + 1, loconav_next_attempt_at = $3, updated_at = now()
-		WHERE id = $1 AND loconav_state <> 'synced'`, id, errText, next)
-	if err != nil {
-		return fmt.Errorf("store: trip %d loconav: %w", id, err)
-	}
-	return nil
-}
-
-// TripsAwaitingLocoNav are trips LocoNav does not have yet whose next
-// attempt is due, not cancelled or closed.
-func (db *DB) TripsAwaitingLocoNav(ctx context.Context, now time.Time, limit int) ([]Trip, error) {
-	rows, err := db.conn.Query(ctx, `SELECT `+tripColumns+` FROM `+tripFrom+`
-		WHERE tr.loconav_state IN ('pending', 'failed') AND tr.status NOT IN ('cancelled', 'completed', 'unsuccessful')
-		  AND coalesce(tr.loconav_next_attempt_at, tr.created_at) <= $1
-		ORDER BY coalesce(tr.loconav_next_attempt_at, tr.created_at) LIMIT $2`, now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: trips awaiting loconav: %w", err)
-	}
-	trips, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trip, error) { return scanTrip(r) })
-	if err != nil {
-		return nil, fmt.Errorf("store: trips awaiting loconav: %w", err)
-	}
-	return trips, nil
 }

@@ -88,3 +88,10 @@ func rfcPtr(t *time.Time, zone *time.Location) *string {
 	s := rfc(*t, zone)
 	return &s
 }
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}

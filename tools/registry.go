@@ -263,6 +263,8 @@ func (e *UserError) Error() string { return e.Msg }
 
 func userErrf(format string, a ...any) error { return &UserError{Msg: fmt.Sprintf(format, a...)} }
 
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
 // isUnexpected reports whether err is a fault rather than a plain answer
 // (not found, bad argument, not allowed).
 func isUnexpected(err error) bool {

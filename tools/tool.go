@@ -87,6 +87,9 @@ type Validator interface {
 	Validate() error
 }
 
+// NoArgs is for tools that take no arguments.
+type NoArgs struct{}
+
 // ArgError is a bad tool argument. Its message goes back to the model as the
 // tool's output, so that it can correct itself, and to a person typing a
 // command.

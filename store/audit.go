@@ -9,6 +9,39 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// Event is one entry of the append-only audit log.
+type Event struct {
+	Actor         string // Slack user id, or "system", "seed", …
+	Action        string // e.g. trip.created
+	Subject       string // e.g. truck:T11985LA
+	Payload       any    // marshalled to JSON
+	CorrelationID string
+}
+
+// AppendEvent writes e to the audit log.
+func (db *DB) AppendEvent(ctx context.Context, e Event) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error { return appendEvent(ctx, tx, e) })
+}
+
+func appendEvent(ctx context.Context, tx pgx.Tx, e Event) error {
+	if e.Actor == "" || e.Action == "" {
+		return fmt.Errorf("store: event: %w: actor and action are required", ErrInvalid)
+	}
+	payload := []byte("{}")
+	if e.Payload != nil {
+		var err error
+		if payload, err = json.Marshal(e.Payload); err != nil {
+			return fmt.Errorf("store: event %s: %w", e.Action, err)
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (actor, action, subject, payload, correlation_id) VALUES ($1, $2, $3, $4, $5)`,
+		e.Actor, e.Action, e.Subject, payload, e.CorrelationID)
+	if err != nil {
+		return fmt.Errorf("store: event %s: %w", e.Action, err)
+	}
+	return nil
+}
+
 // LoggedEvent is an audit-log entry as stored.
 type LoggedEvent struct {
 	ID            int64
