@@ -101,7 +101,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, name, actor string) (APIKey, err
 		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL
 			RETURNING `+apiKeyColumns, strings.TrimSpace(name)).
 			Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.RevokedAt, &k.LastUsedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if noRows(err) {
 			return &NotFoundError{What: "live api key", Query: name}
 		}
 		if err != nil {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -94,7 +93,7 @@ const (
 func scanChange(row pgx.Row) (change, error) {
 	var ins bool
 	switch err := row.Scan(&ins); {
-	case errors.Is(err, pgx.ErrNoRows):
+	case noRows(err):
 		return unchanged, nil
 	case err != nil:
 		return 0, err
@@ -182,7 +181,7 @@ func lookupID(ctx context.Context, tx pgx.Tx, what, query, key string) (*int64, 
 	}
 	var id int64
 	if err := tx.QueryRow(ctx, query, key).Scan(&id); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
+		if noRows(err) {
 			return nil, fmt.Errorf("%w: %s %q does not exist", ErrInvalid, what, key)
 		}
 		return nil, err

@@ -585,7 +585,7 @@ func estimateArrival(ctx context.Context, tx pgx.Tx, t *followedTrip, departed, 
 			 WHERE t.number = $1 AND p.fix_time > last.fix_time - make_interval(secs => $4) AND p.fix_time <= last.fix_time
 			   AND p.speed_kmh > $5)
 		FROM last`, t.TruckNumber, departed, now, etaSpeedWindow.Seconds(), minMovingKmh).Scan(&lat, &lon, &at, &speed)
-	if err == pgx.ErrNoRows {
+	if noRows(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -721,7 +721,7 @@ func (db *DB) PostTripEvents(ctx context.Context, limit int, maxAge time.Duratio
 				WHERE e.posted_at IS NULL ORDER BY e.id LIMIT 1 FOR UPDATE OF e SKIP LOCKED`).Scan(
 				&n.ID, &n.TripID, &n.TripVPCID, &n.TruckNumber, &n.Kind, &n.Seq, &n.At, &n.Details,
 				&n.Pickup, &n.Delivery, &n.ScheduledDeparture, &n.TrackingURL, &n.Channel, &n.RootTS)
-			if err == pgx.ErrNoRows {
+			if noRows(err) {
 				done = true
 				return nil
 			}

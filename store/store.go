@@ -135,9 +135,12 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
-// notFound turns pgx.ErrNoRows into ErrNotFound; it is the one place that does.
+// noRows reports whether err is pgx's "no rows": the one place that asks.
+func noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// notFound turns pgx.ErrNoRows into ErrNotFound.
 func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noRows(err) {
 		return ErrNotFound
 	}
 	return err

@@ -138,7 +138,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 		err := tx.QueryRow(ctx, `SELECT id, number, status FROM trucks WHERE number = $1 FOR UPDATE`, NormalizeTruckNumber(t.TruckNumber)).
 			Scan(&truckID, &number, &status)
 		if err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
+			if noRows(err) {
 				return &NotFoundError{What: "truck", Query: t.TruckNumber}
 			}
 			return err
@@ -173,7 +173,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 		case err == nil:
 			c.Truck = number
 			return &c
-		case !errors.Is(err, pgx.ErrNoRows):
+		case !noRows(err):
 			return err
 		}
 		driverID, err := tripDriver(ctx, tx, truckID, number, t.DriverName, t.RequireDriver)
@@ -203,10 +203,10 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 				ON CONFLICT (vpc_id) DO NOTHING RETURNING id`,
 				t.VPCID, loconavID, truckID, driverID, client, *pickup, *delivery, t.ContainerNo, t.CargoType, t.Status,
 				t.ScheduledDeparture, t.CreatedBy, t.LocoNavState).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) && auto && n < 100 {
+			if noRows(err) && auto && n < 100 {
 				continue // a cancelled trip took the sequence number
 			}
-			if errors.Is(err, pgx.ErrNoRows) {
+			if noRows(err) {
 				return fmt.Errorf("%w: trip id %s is taken", ErrInvalid, t.VPCID)
 			}
 			if err != nil {
@@ -235,7 +235,7 @@ func tripDriver(ctx context.Context, tx pgx.Tx, truckID int64, truck, named stri
 	if named = strings.TrimSpace(named); named != "" {
 		err := tx.QueryRow(ctx, `SELECT id FROM drivers WHERE phone = $1 OR lower(name) = lower($2) ORDER BY phone = $1 DESC LIMIT 1`,
 			NormalizePhone(named), named).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if noRows(err) {
 			return nil, &NotFoundError{What: "driver", Query: named}
 		}
 		if err != nil {
@@ -245,9 +245,9 @@ func tripDriver(ctx context.Context, tx pgx.Tx, truckID int64, truck, named stri
 	}
 	err := tx.QueryRow(ctx, `SELECT id FROM drivers WHERE truck_id = $1`, truckID).Scan(&id)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows) && require:
+	case noRows(err) && require:
 		return nil, fmt.Errorf("%w: no driver is assigned to %s; name one", ErrInvalid, truck)
-	case errors.Is(err, pgx.ErrNoRows):
+	case noRows(err):
 		return nil, nil
 	case err != nil:
 		return nil, err
