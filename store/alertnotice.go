@@ -80,7 +80,7 @@ func (db *DB) AcknowledgeAlerts(ctx context.Context, ids []int64, actor, actorNa
 			err := tx.QueryRow(ctx, `SELECT acknowledged_by, acknowledged_at FROM alerts
 				WHERE id = ANY($1) AND acknowledged_at IS NOT NULL ORDER BY acknowledged_at LIMIT 1`, ids).Scan(&ack.By, &ack.At)
 			if noRows(err) {
-				return fmt.Errorf("%w: no alert %v", ErrNotFound, ids)
+				return notFoundf("no alert %v", ids)
 			}
 			return err
 		}

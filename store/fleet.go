@@ -182,7 +182,7 @@ func lookupID(ctx context.Context, tx pgx.Tx, what, query, key string) (*int64, 
 	var id int64
 	if err := tx.QueryRow(ctx, query, key).Scan(&id); err != nil {
 		if noRows(err) {
-			return nil, fmt.Errorf("%w: %s %q does not exist", ErrInvalid, what, key)
+			return nil, invalidf("%s %q does not exist", what, key)
 		}
 		return nil, err
 	}
@@ -192,10 +192,10 @@ func lookupID(ctx context.Context, tx pgx.Tx, what, query, key string) (*int64, 
 // Validate checks an organization before it is stored.
 func (o Organization) Validate() error {
 	if strings.TrimSpace(o.Name) == "" {
-		return fmt.Errorf("%w: name is empty", ErrInvalid)
+		return invalidf("name is empty")
 	}
 	if o.Kind != OrgClient && o.Kind != OrgTransporter {
-		return fmt.Errorf("%w: kind %q is not client or transporter", ErrInvalid, o.Kind)
+		return invalidf("kind %q is not client or transporter", o.Kind)
 	}
 	return nil
 }
@@ -219,18 +219,18 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // status means active.
 func (t Truck) Validate() error {
 	if NormalizeTruckNumber(t.Number) == "" {
-		return fmt.Errorf("%w: truck number is empty", ErrInvalid)
+		return invalidf("truck number is empty")
 	}
 	switch t.Status {
 	case TruckActive, TruckMaintenance, TruckInactive, TruckUnknown, "":
 	default:
-		return fmt.Errorf("%w: status %q is not one of active, maintenance, inactive", ErrInvalid, t.Status)
+		return invalidf("status %q is not one of active, maintenance, inactive", t.Status)
 	}
 	if t.TrailerSize != "" && t.TrailerSize != "20ft" && t.TrailerSize != "40ft" {
-		return fmt.Errorf("%w: trailer size %q is not 20ft or 40ft", ErrInvalid, t.TrailerSize)
+		return invalidf("trailer size %q is not 20ft or 40ft", t.TrailerSize)
 	}
 	if t.LocoNavUUID != "" && !uuidRE.MatchString(t.LocoNavUUID) {
-		return fmt.Errorf("%w: LocoNav vehicle uuid %q is not a UUID", ErrInvalid, t.LocoNavUUID)
+		return invalidf("LocoNav vehicle uuid %q is not a UUID", t.LocoNavUUID)
 	}
 	return nil
 }
@@ -308,10 +308,10 @@ func NormalizePhone(s string) string {
 // Validate checks a driver before it is stored.
 func (d Driver) Validate() error {
 	if strings.TrimSpace(d.Name) == "" {
-		return fmt.Errorf("%w: driver name is empty", ErrInvalid)
+		return invalidf("driver name is empty")
 	}
 	if NormalizePhone(d.Phone) == "" {
-		return fmt.Errorf("%w: phone %q is not a phone number", ErrInvalid, d.Phone)
+		return invalidf("phone %q is not a phone number", d.Phone)
 	}
 	return nil
 }
@@ -345,10 +345,10 @@ func (u User) Validate() error {
 	switch u.Role {
 	case RoleViewer, RoleDispatcher, RoleAdmin:
 	default:
-		return fmt.Errorf("%w: role %q is not one of viewer, dispatcher, admin", ErrInvalid, u.Role)
+		return invalidf("role %q is not one of viewer, dispatcher, admin", u.Role)
 	}
 	if !slackUserRE.MatchString(u.SlackUserID) {
-		return fmt.Errorf("%w: %q is not a Slack user id (U… or W…)", ErrInvalid, u.SlackUserID)
+		return invalidf("%q is not a Slack user id (U… or W…)", u.SlackUserID)
 	}
 	return nil
 }
@@ -411,7 +411,7 @@ func (db *DB) AppendEvent(ctx context.Context, e Event) error {
 
 func appendEvent(ctx context.Context, tx pgx.Tx, e Event) error {
 	if e.Actor == "" || e.Action == "" {
-		return fmt.Errorf("store: event: %w: actor and action are required", ErrInvalid)
+		return fmt.Errorf("store: event: %w", invalidf("actor and action are required"))
 	}
 	payload := []byte("{}")
 	if e.Payload != nil {

@@ -32,22 +32,6 @@ const (
 // a trip takes most of a day out and back.
 const TripOverlapWindow = 12 * time.Hour
 
-// ErrConflict is matched by every *ConflictError.
-var ErrConflict = errors.New("conflict")
-
-// ConflictError is a trip that would overlap another of the same truck.
-type ConflictError struct {
-	Truck, TripVPCID, Status string
-	Departure                time.Time
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s already has trip %s (%s, leaving %s)", e.Truck, e.TripVPCID, e.Status, e.Departure.UTC().Format("2 Jan 15:04 UTC"))
-}
-
-// Is makes errors.Is(err, ErrConflict) true.
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
-
 // Trip is one haul of a container from a pickup to a delivery place.
 type Trip struct {
 	ID                 int64
@@ -129,7 +113,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 		t.Status = TripPlanned
 	}
 	if t.ScheduledDeparture.IsZero() {
-		return Trip{}, fmt.Errorf("store: trip: %w: a scheduled departure is required", ErrInvalid)
+		return Trip{}, fmt.Errorf("store: trip: %w", invalidf("a scheduled departure is required"))
 	}
 	var id int64
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -144,7 +128,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 			return err
 		}
 		if status != TruckActive {
-			return fmt.Errorf("%w: %s is %s, not active", ErrInvalid, number, status)
+			return invalidf("%s is %s, not active", number, status)
 		}
 		pickup, err := lookupID(ctx, tx, "pickup", `SELECT id FROM locations WHERE code = $1`, LocationCode(t.Pickup))
 		if err != nil {
@@ -155,10 +139,10 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 			return err
 		}
 		if pickup == nil || delivery == nil {
-			return fmt.Errorf("%w: a trip needs a known pickup and delivery", ErrInvalid)
+			return invalidf("a trip needs a known pickup and delivery")
 		}
 		if *pickup == *delivery {
-			return fmt.Errorf("%w: the pickup and the delivery are the same place", ErrInvalid)
+			return invalidf("the pickup and the delivery are the same place")
 		}
 		client, err := lookupID(ctx, tx, "client", `SELECT id FROM organizations WHERE lower(name) = lower($1)`, t.Client)
 		if err != nil {
@@ -207,7 +191,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 				continue // a cancelled trip took the sequence number
 			}
 			if noRows(err) {
-				return fmt.Errorf("%w: trip id %s is taken", ErrInvalid, t.VPCID)
+				return invalidf("trip id %s is taken", t.VPCID)
 			}
 			if err != nil {
 				return err
@@ -246,7 +230,7 @@ func tripDriver(ctx context.Context, tx pgx.Tx, truckID int64, truck, named stri
 	err := tx.QueryRow(ctx, `SELECT id FROM drivers WHERE truck_id = $1`, truckID).Scan(&id)
 	switch {
 	case noRows(err) && require:
-		return nil, fmt.Errorf("%w: no driver is assigned to %s; name one", ErrInvalid, truck)
+		return nil, invalidf("no driver is assigned to %s; name one", truck)
 	case noRows(err):
 		return nil, nil
 	case err != nil:
@@ -293,7 +277,7 @@ func (db *DB) TripByRef(ctx context.Context, ref string) (Trip, error) {
 	var err error
 	switch {
 	case ref == "":
-		return Trip{}, fmt.Errorf("store: trip: %w: empty id", ErrInvalid)
+		return Trip{}, fmt.Errorf("store: trip: %w", invalidf("empty id"))
 	case onlyDigits(ref):
 		n, _ := strconv.ParseInt(ref, 10, 64)
 		t, err = db.tripWhere(ctx, `tr.id = $1`, n)
@@ -332,7 +316,7 @@ type TripKey struct {
 func (db *DB) Trips(ctx context.Context, f TripFilter) ([]Trip, int, error) {
 	for _, s := range f.Statuses {
 		if NextTripStatuses(s) == nil && !isFinal(s) {
-			return nil, 0, fmt.Errorf("store: trips: %w: status %q is not one of planned, ongoing, delayed, completed, unsuccessful, cancelled", ErrInvalid, s)
+			return nil, 0, fmt.Errorf("store: trips: %w", invalidf("status %q is not one of planned, ongoing, delayed, completed, unsuccessful, cancelled", s))
 		}
 	}
 	if f.Limit <= 0 {
@@ -415,22 +399,6 @@ func isFinal(s string) bool {
 // NextTripStatuses lists where a trip in status from may go; nil for a
 // final status (completed, unsuccessful, cancelled) or an unknown one.
 func NextTripStatuses(from string) []string { return tripMoves[from] }
-
-// TransitionError is a status change the state machine does not allow.
-type TransitionError struct {
-	Trip, From, To string
-	Allowed        []string
-}
-
-func (e *TransitionError) Error() string {
-	if len(e.Allowed) == 0 {
-		return fmt.Sprintf("trip %s is %s, which is final: it cannot become %s", e.Trip, e.From, e.To)
-	}
-	return fmt.Sprintf("trip %s is %s; it can become %s, not %s", e.Trip, e.From, strings.Join(e.Allowed, ", "), e.To)
-}
-
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *TransitionError) Is(target error) bool { return target == ErrInvalid }
 
 // TripStatusChange is a person's (or a job's) move of a trip.
 type TripStatusChange struct {
