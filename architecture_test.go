@@ -27,6 +27,9 @@ var allowedImports = map[string][]string{
 	"migrations": {},
 	"prompts":    {},
 	"store":      {"migrations"},
+	// The error vocabulary: codes and messages every face maps once. The
+	// store speaks it by behaviour, without importing it.
+	"fault": {},
 
 	// Shared rooms.
 	"loconav":    {"store"}, // LocoNav's REST client and webhook formats
@@ -41,12 +44,12 @@ var allowedImports = map[string][]string{
 	"ingest": {"loconav", "live", "notify", "store"},
 
 	// What the bot can do, reflected to the model.
-	"tools": {"loconav", "prompts", "store"},
+	"tools": {"fault", "loconav", "prompts", "store"},
 
 	// The faces. The API checks its keys in the store itself: who calls is
 	// the face's question, not a tool's.
 	"bot": {"notify", "tools"},
-	"api": {"live", "store", "tools"},
+	"api": {"fault", "live", "store", "tools"},
 
 	// Test support: fakes of the outside world and the services for tests.
 	"store/storetest":       {"store", "migrations"},

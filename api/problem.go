@@ -1,12 +1,12 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/watchtower-fleet/watchtower/fault"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
@@ -70,24 +70,40 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// toolProblem turns a tool's error into a problem: a bad argument names the
-// parameter (as the caller wrote it, path or query or body field), a
-// missing truck suggests names, anything unexpected gives only the
-// reference.
+// codeProblems is the one mapping of the error vocabulary to HTTP: each
+// code's status and problem slug. A code missing here is internal.
+var codeProblems = map[fault.Code]struct {
+	status int
+	slug   string
+}{
+	fault.Invalid:   {http.StatusBadRequest, "invalid-parameter"},
+	fault.Ambiguous: {http.StatusBadRequest, "invalid-parameter"},
+	fault.NotFound:  {http.StatusNotFound, "not-found"},
+	fault.Forbidden: {http.StatusForbidden, "forbidden"},
+	fault.Gone:      {http.StatusGone, "gone"},
+	fault.Conflict:  {http.StatusConflict, "conflict"},
+	fault.Refused:   {http.StatusUnprocessableEntity, "refused"},
+	fault.Timeout:   {http.StatusGatewayTimeout, "timeout"},
+}
+
+// toolProblem turns a tool's error into a problem by its code: a bad
+// argument names the parameter (as the caller wrote it, path or query or
+// body field), a missing or ambiguous name suggests names, anything
+// unexpected gives only the reference.
 func toolProblem(r *http.Request, err error, msg string, rename map[string]string) *Problem {
+	cp, ok := codeProblems[fault.CodeOf(err)]
+	if !ok {
+		return newProblem(r, http.StatusInternalServerError, "internal",
+			"Something went wrong on our side. Quote the reference to the fleet team.")
+	}
+	p := newProblem(r, cp.status, cp.slug, msg)
 	var (
 		ae  *tools.ArgError
-		pe  *tools.PermissionError
-		ue  *tools.UserError
-		ag  *tools.ActionGoneError
-		fe  *tools.ForbiddenError
 		nfe *store.NotFoundError
 		amb *store.AmbiguousError
-		te  *store.TransitionError
 	)
 	switch {
 	case errors.As(err, &ae):
-		p := newProblem(r, http.StatusBadRequest, "invalid-parameter", msg)
 		name := ae.Field
 		if n, ok := rename[name]; ok {
 			name = n
@@ -96,28 +112,10 @@ func toolProblem(r *http.Request, err error, msg string, rename map[string]strin
 			p.InvalidParams = []InvalidParam{{Name: name, Reason: ae.Problem}}
 			p.Detail = strings.Replace(msg, `"`+ae.Field+`"`, `"`+name+`"`, 1)
 		}
-		return p
 	case errors.As(err, &amb):
-		p := newProblem(r, http.StatusBadRequest, "invalid-parameter", msg)
 		p.Suggestions = amb.Candidates
-		return p
 	case errors.As(err, &nfe):
-		p := newProblem(r, http.StatusNotFound, "not-found", msg)
 		p.Suggestions = nfe.Suggestions
-		return p
-	case errors.As(err, &pe), errors.As(err, &fe):
-		return newProblem(r, http.StatusForbidden, "forbidden", msg)
-	case errors.As(err, &ag):
-		return newProblem(r, http.StatusGone, "gone", msg)
-	case errors.Is(err, store.ErrConflict), errors.As(err, &te):
-		return newProblem(r, http.StatusConflict, "conflict", msg)
-	case errors.As(err, &ue), errors.Is(err, store.ErrInvalid):
-		return newProblem(r, http.StatusUnprocessableEntity, "refused", msg)
-	case errors.Is(err, store.ErrNotFound):
-		return newProblem(r, http.StatusNotFound, "not-found", msg)
-	case errors.Is(err, context.DeadlineExceeded):
-		return newProblem(r, http.StatusGatewayTimeout, "timeout", msg)
 	}
-	return newProblem(r, http.StatusInternalServerError, "internal",
-		"Something went wrong on our side. Quote the reference to the fleet team.")
+	return p
 }

@@ -183,7 +183,7 @@ func (db *DB) RecordLocoNavAlerts(ctx context.Context, in []LocoNavAlert) ([]Ale
 				err := tx.QueryRow(ctx, `SELECT id, code FROM locations WHERE loconav_polygon_id = $1`, la.PolygonID).Scan(&locID, &code)
 				if err == nil {
 					a.LocationID, a.LocationCode = &locID, code
-				} else if err != pgx.ErrNoRows {
+				} else if !noRows(err) {
 					return err
 				}
 			}

@@ -79,8 +79,8 @@ func (db *DB) AcknowledgeAlerts(ctx context.Context, ids []int64, actor, actorNa
 		if len(ack.Acked) == 0 {
 			err := tx.QueryRow(ctx, `SELECT acknowledged_by, acknowledged_at FROM alerts
 				WHERE id = ANY($1) AND acknowledged_at IS NOT NULL ORDER BY acknowledged_at LIMIT 1`, ids).Scan(&ack.By, &ack.At)
-			if err == pgx.ErrNoRows {
-				return fmt.Errorf("%w: no alert %v", ErrNotFound, ids)
+			if noRows(err) {
+				return notFoundf("no alert %v", ids)
 			}
 			return err
 		}

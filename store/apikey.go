@@ -65,12 +65,12 @@ func LooksLikeAPIKey(s string) bool {
 func (db *DB) CreateAPIKey(ctx context.Context, name, role, actor string) (APIKey, string, error) {
 	name = strings.TrimSpace(name)
 	if !apiKeyNameRE.MatchString(name) {
-		return APIKey{}, "", fmt.Errorf("store: api key: %w: name %q must be lower-case letters, digits, - or _, at most 63", ErrInvalid, name)
+		return APIKey{}, "", fmt.Errorf("store: api key: %w", invalidf("name %q must be lower-case letters, digits, - or _, at most 63", name))
 	}
 	switch role {
 	case RoleViewer, RoleDispatcher, RoleAdmin:
 	default:
-		return APIKey{}, "", fmt.Errorf("store: api key: %w: role %q is not one of viewer, dispatcher, admin", ErrInvalid, role)
+		return APIKey{}, "", fmt.Errorf("store: api key: %w", invalidf("role %q is not one of viewer, dispatcher, admin", role))
 	}
 	secret := NewAPIKeySecret()
 	k := APIKey{Name: name, Role: role, Prefix: secret[:len(apiKeyPrefix)+6], CreatedBy: actor}
@@ -79,7 +79,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, name, role, actor string) (APIKe
 			RETURNING id, created_at`, k.Name, k.Role, k.Prefix, HashAPIKey(secret), actor).Scan(&k.ID, &k.CreatedAt)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
-			return fmt.Errorf("%w: %q already has a live key; revoke it first", ErrConflict, name)
+			return conflictf("%q already has a live key; revoke it first", name)
 		}
 		if err != nil {
 			return err
@@ -101,7 +101,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, name, actor string) (APIKey, err
 		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL
 			RETURNING `+apiKeyColumns, strings.TrimSpace(name)).
 			Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.RevokedAt, &k.LastUsedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if noRows(err) {
 			return &NotFoundError{What: "live api key", Query: name}
 		}
 		if err != nil {

@@ -25,7 +25,7 @@ func (db *DB) AppendEvent(ctx context.Context, e Event) error {
 
 func appendEvent(ctx context.Context, tx pgx.Tx, e Event) error {
 	if e.Actor == "" || e.Action == "" {
-		return fmt.Errorf("store: event: %w: actor and action are required", ErrInvalid)
+		return fmt.Errorf("store: event: %w", invalidf("actor and action are required"))
 	}
 	payload := []byte("{}")
 	if e.Payload != nil {

@@ -37,7 +37,7 @@ func (db *DB) DriverForTruck(ctx context.Context, truckID int64) (Driver, error)
 func (db *DB) DriverByName(ctx context.Context, q string) (Driver, error) {
 	q = strings.TrimSpace(q)
 	if q == "" {
-		return Driver{}, fmt.Errorf("store: driver: %w: empty name", ErrInvalid)
+		return Driver{}, fmt.Errorf("store: driver: %w", invalidf("empty name"))
 	}
 	like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
 	rows, err := db.conn.Query(ctx, `SELECT d.id, d.name, d.phone, d.has_smartphone, coalesce(t.number, ''), s.score

@@ -34,7 +34,7 @@ func estimateArrival(ctx context.Context, tx pgx.Tx, t *followedTrip, departed, 
 			 WHERE t.number = $1 AND p.fix_time > last.fix_time - make_interval(secs => $4) AND p.fix_time <= last.fix_time
 			   AND p.speed_kmh > $5)
 		FROM last`, t.TruckNumber, departed, now, etaSpeedWindow.Seconds(), minMovingKmh).Scan(&lat, &lon, &at, &speed)
-	if err == pgx.ErrNoRows {
+	if noRows(err) {
 		return nil, nil
 	}
 	if err != nil {

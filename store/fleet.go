@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -78,7 +77,7 @@ const (
 func scanChange(row pgx.Row) (change, error) {
 	var ins bool
 	switch err := row.Scan(&ins); {
-	case errors.Is(err, pgx.ErrNoRows):
+	case noRows(err):
 		return unchanged, nil
 	case err != nil:
 		return 0, err
@@ -166,8 +165,8 @@ func lookupID(ctx context.Context, tx pgx.Tx, what, query, key string) (*int64, 
 	}
 	var id int64
 	if err := tx.QueryRow(ctx, query, key).Scan(&id); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("%w: %s %q does not exist", ErrInvalid, what, key)
+		if noRows(err) {
+			return nil, invalidf("%s %q does not exist", what, key)
 		}
 		return nil, err
 	}
@@ -177,10 +176,10 @@ func lookupID(ctx context.Context, tx pgx.Tx, what, query, key string) (*int64, 
 // Validate checks an organization before it is stored.
 func (o Organization) Validate() error {
 	if strings.TrimSpace(o.Name) == "" {
-		return fmt.Errorf("%w: name is empty", ErrInvalid)
+		return invalidf("name is empty")
 	}
 	if o.Kind != OrgClient && o.Kind != OrgTransporter {
-		return fmt.Errorf("%w: kind %q is not client or transporter", ErrInvalid, o.Kind)
+		return invalidf("kind %q is not client or transporter", o.Kind)
 	}
 	return nil
 }
@@ -204,18 +203,18 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // status means active.
 func (t Truck) Validate() error {
 	if NormalizeTruckNumber(t.Number) == "" {
-		return fmt.Errorf("%w: truck number is empty", ErrInvalid)
+		return invalidf("truck number is empty")
 	}
 	switch t.Status {
 	case TruckActive, TruckMaintenance, TruckInactive, TruckUnknown, "":
 	default:
-		return fmt.Errorf("%w: status %q is not one of active, maintenance, inactive", ErrInvalid, t.Status)
+		return invalidf("status %q is not one of active, maintenance, inactive", t.Status)
 	}
 	if t.TrailerSize != "" && t.TrailerSize != "20ft" && t.TrailerSize != "40ft" {
-		return fmt.Errorf("%w: trailer size %q is not 20ft or 40ft", ErrInvalid, t.TrailerSize)
+		return invalidf("trailer size %q is not 20ft or 40ft", t.TrailerSize)
 	}
 	if t.LocoNavUUID != "" && !uuidRE.MatchString(t.LocoNavUUID) {
-		return fmt.Errorf("%w: LocoNav vehicle uuid %q is not a UUID", ErrInvalid, t.LocoNavUUID)
+		return invalidf("LocoNav vehicle uuid %q is not a UUID", t.LocoNavUUID)
 	}
 	return nil
 }
@@ -293,10 +292,10 @@ func NormalizePhone(s string) string {
 // Validate checks a driver before it is stored.
 func (d Driver) Validate() error {
 	if strings.TrimSpace(d.Name) == "" {
-		return fmt.Errorf("%w: driver name is empty", ErrInvalid)
+		return invalidf("driver name is empty")
 	}
 	if NormalizePhone(d.Phone) == "" {
-		return fmt.Errorf("%w: phone %q is not a phone number", ErrInvalid, d.Phone)
+		return invalidf("phone %q is not a phone number", d.Phone)
 	}
 	return nil
 }

@@ -18,13 +18,13 @@ type Point struct {
 func (p Point) Validate() error {
 	switch {
 	case math.IsNaN(p.Lat) || math.IsNaN(p.Lon) || math.IsInf(p.Lat, 0) || math.IsInf(p.Lon, 0):
-		return fmt.Errorf("%w: coordinates are not numbers", ErrInvalid)
+		return invalidf("coordinates are not numbers")
 	case p.Lat < -90 || p.Lat > 90:
-		return fmt.Errorf("%w: latitude %v is outside -90..90", ErrInvalid, p.Lat)
+		return invalidf("latitude %v is outside -90..90", p.Lat)
 	case p.Lon < -180 || p.Lon > 180:
-		return fmt.Errorf("%w: longitude %v is outside -180..180", ErrInvalid, p.Lon)
+		return invalidf("longitude %v is outside -180..180", p.Lon)
 	case p.Lat == 0 && p.Lon == 0:
-		return fmt.Errorf("%w: position 0,0 is a tracker without a fix", ErrInvalid)
+		return invalidf("position 0,0 is a tracker without a fix")
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ const (
 // least 10 minutes, and the place visits that began in the window.
 func (db *DB) TruckHistory(ctx context.Context, truckID int64, from, to time.Time) (History, error) {
 	if !from.Before(to) || to.Sub(from) > 31*24*time.Hour {
-		return History{}, fmt.Errorf("store: truck history: %w: the period must run forwards and span at most 31 days", ErrInvalid)
+		return History{}, fmt.Errorf("store: truck history: %w", invalidf("the period must run forwards and span at most 31 days"))
 	}
 	h := History{From: from, To: to}
 	if err := db.conn.QueryRow(ctx, `SELECT number FROM trucks WHERE id = $1`, truckID).Scan(&h.TruckNumber); err != nil {

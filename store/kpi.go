@@ -204,7 +204,7 @@ func (db *DB) PeriodKPIs(ctx context.Context, from, to time.Time, zone *time.Loc
 				out = append(out, k)
 				continue
 			}
-		} else if err != nil && err != pgx.ErrNoRows {
+		} else if err != nil && !noRows(err) {
 			return nil, fmt.Errorf("store: day %s: %w", d.Format(time.DateOnly), err)
 		}
 		k, err := db.ComputeDay(ctx, d, zone, tolerance, now)
@@ -273,7 +273,7 @@ func (db *DB) ReportMessage(ctx context.Context, day string, weekly bool) (chann
 		q = `SELECT weekly_slack_channel, weekly_slack_ts FROM daily_fleet_metrics WHERE day = $1`
 	}
 	err = db.conn.QueryRow(ctx, q, day).Scan(&channel, &ts)
-	if err == pgx.ErrNoRows {
+	if noRows(err) {
 		return "", "", nil
 	}
 	return channel, ts, err

@@ -68,7 +68,7 @@ func LocationCode(s string) string {
 func (db *DB) LocationByName(ctx context.Context, q string) (Location, error) {
 	q = strings.TrimSpace(q)
 	if q == "" {
-		return Location{}, fmt.Errorf("store: location: %w: empty name", ErrInvalid)
+		return Location{}, fmt.Errorf("store: location: %w", invalidf("empty name"))
 	}
 	like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
 	rows, err := db.conn.Query(ctx, `SELECT `+locationColumns+`,
@@ -152,26 +152,26 @@ func (db *DB) Locations(ctx context.Context) ([]Location, error) {
 // say clearly.
 func (l Location) Validate() error {
 	if LocationCode(l.Code) != l.Code || l.Code == "" {
-		return fmt.Errorf("%w: code %q must be upper-case letters, digits and underscores", ErrInvalid, l.Code)
+		return invalidf("code %q must be upper-case letters, digits and underscores", l.Code)
 	}
 	if strings.TrimSpace(l.Name) == "" {
-		return fmt.Errorf("%w: name is empty", ErrInvalid)
+		return invalidf("name is empty")
 	}
 	switch l.Kind {
 	case LocationTerminal, LocationClient, LocationDepot, LocationServiceArea:
 	default:
-		return fmt.Errorf("%w: kind %q is not one of terminal, client, depot, service_area", ErrInvalid, l.Kind)
+		return invalidf("kind %q is not one of terminal, client, depot, service_area", l.Kind)
 	}
 	if err := l.Center.Validate(); err != nil {
 		return fmt.Errorf("centre: %w", err)
 	}
 	switch {
 	case l.RadiusM != 0 && len(l.Boundary) != 0:
-		return fmt.Errorf("%w: give either a radius or a polygon, not both", ErrInvalid)
+		return invalidf("give either a radius or a polygon, not both")
 	case l.RadiusM == 0 && len(l.Boundary) == 0:
-		return fmt.Errorf("%w: a geofence needs a radius (50-300 m) or a polygon", ErrInvalid)
+		return invalidf("a geofence needs a radius (50-300 m) or a polygon")
 	case l.RadiusM != 0 && (l.RadiusM < 50 || l.RadiusM > 300):
-		return fmt.Errorf("%w: radius %d m is outside 50-300 m", ErrInvalid, l.RadiusM)
+		return invalidf("radius %d m is outside 50-300 m", l.RadiusM)
 	}
 	if len(l.Boundary) != 0 {
 		distinct := map[Point]bool{}
@@ -182,7 +182,7 @@ func (l Location) Validate() error {
 			distinct[p] = true
 		}
 		if len(distinct) < 3 {
-			return fmt.Errorf("%w: polygon needs at least 3 distinct points, has %d", ErrInvalid, len(distinct))
+			return invalidf("polygon needs at least 3 distinct points, has %d", len(distinct))
 		}
 	}
 	return nil
@@ -201,7 +201,7 @@ func upsertLocation(ctx context.Context, tx pgx.Tx, l Location, orgID *int64) (c
 			return 0, fmt.Errorf("polygon: %w", err)
 		}
 		if reason != "Valid Geometry" {
-			return 0, fmt.Errorf("%w: polygon is not a simple ring: %s", ErrInvalid, reason)
+			return 0, invalidf("polygon is not a simple ring: %s", reason)
 		}
 		boundary = ewkt
 	} else {

@@ -3,32 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// NotFoundError is a name that matched nothing, with the closest names as
-// suggestions when there are any. errors.Is(err, ErrNotFound) holds.
-type NotFoundError struct {
-	What        string // truck, place, driver, trip
-	Query       string
-	Suggestions []string
-}
-
-func (e *NotFoundError) Error() string {
-	s := fmt.Sprintf("no %s %q", e.What, e.Query)
-	switch len(e.Suggestions) {
-	case 0:
-		return s
-	case 1:
-		return s + "; did you mean " + e.Suggestions[0] + "?"
-	}
-	return s + "; did you mean " + strings.Join(e.Suggestions[:len(e.Suggestions)-1], ", ") + " or " + e.Suggestions[len(e.Suggestions)-1] + "?"
-}
-
-// Is makes errors.Is(err, ErrNotFound) true.
-func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
 // Trigram thresholds for typed names, chosen on the demo fleet's 35 places:
 // "esslibr" scores 0.67 against ESSLIBRA, "apapaa" 0.75 against APAPA,

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -127,7 +126,7 @@ func (db *DB) TruckPlace(ctx context.Context, truckID int64) (TruckPlace, error)
 	var inside bool
 	var since *time.Time
 	loc, err := scanLocation(row, &inside, &tp.DistanceM, &since)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noRows(err) {
 		return tp, fmt.Errorf("store: truck %d place: %w", truckID, ErrNotFound)
 	}
 	if err != nil {

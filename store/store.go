@@ -16,30 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// ErrNotFound is returned when the thing asked for does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrAmbiguous is returned when a name matches more than one thing; the error
-// is an *AmbiguousError listing the candidates.
-var ErrAmbiguous = errors.New("ambiguous")
-
-// ErrInvalid is returned for input the store refuses before touching the
-// database (an empty truck number, a latitude of 200).
-var ErrInvalid = errors.New("invalid")
-
-// AmbiguousError lists what an ambiguous name could mean.
-type AmbiguousError struct {
-	Query      string
-	Candidates []string
-}
-
-func (e *AmbiguousError) Error() string {
-	return fmt.Sprintf("%q is ambiguous: could be %s", e.Query, strings.Join(e.Candidates, ", "))
-}
-
-// Is makes errors.Is(err, ErrAmbiguous) true.
-func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
-
 // conn is what the store needs of a connection: a pool in production, an
 // open transaction in tests (its Begin opens a savepoint), so that a test's
 // writes vanish with one rollback.
@@ -133,14 +109,6 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
-}
-
-// notFound turns pgx.ErrNoRows into ErrNotFound; it is the one place that does.
-func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	}
-	return err
 }
 
 // redactURLError keeps a password in a malformed URL out of logs: pgx quotes

@@ -93,8 +93,13 @@ type rowError struct {
 
 func (e *rowError) Error() string { return e.ref + ": " + e.err.Error() }
 
+// reason is a refused row's reason without "invalid: ", for a sentence that
+// already names the row.
 func reason(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
+	if re, ok := err.(*reasonError); ok && error(re.kind) == ErrInvalid {
+		return re.reason
+	}
+	return err.Error()
 }
 
 // syncOnce runs the sync's transaction. On a refused row it returns a

@@ -50,7 +50,7 @@ func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 	if !ok {
 		return
 	}
-	if data.Err != nil && data.Err != pgx.ErrNoRows {
+	if data.Err != nil && !noRows(data.Err) {
 		span.RecordError(data.Err)
 		span.SetStatus(codes.Error, "query failed")
 	}

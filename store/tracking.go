@@ -490,7 +490,7 @@ func rewind(ctx context.Context, tx pgx.Tx, truckID int64, news []FixInput, stat
 	var cpState []byte
 	err := tx.QueryRow(ctx, `SELECT fix_time, track_state FROM vehicle_positions
 		WHERE truck_id = $1 AND fix_time < $2 ORDER BY fix_time DESC LIMIT 1`, truckID, news[0].At).Scan(&cpAt, &cpState)
-	if err != nil && err != pgx.ErrNoRows {
+	if err != nil && !noRows(err) {
 		return err
 	}
 	from := time.Time{}
@@ -678,7 +678,7 @@ func activeTrip(ctx context.Context, tx pgx.Tx, truckID int64, at time.Time) (*i
 		AND (status IN ('ongoing', 'delayed')
 		     OR status = 'planned' AND scheduled_departure BETWEEN $2::timestamptz - interval '24 hours' AND $2::timestamptz + interval '12 hours')
 		ORDER BY (status <> 'planned') DESC, scheduled_departure DESC LIMIT 1`, truckID, at).Scan(&id)
-	if err == pgx.ErrNoRows {
+	if noRows(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -729,7 +729,7 @@ func resolveTrucks(ctx context.Context, tx pgx.Tx, refs []truckRef) (map[string]
 		var newID int64
 		err := tx.QueryRow(ctx, `INSERT INTO trucks (number, loconav_number, status) VALUES ($1, $2, 'unknown')
 			ON CONFLICT (number) DO NOTHING RETURNING id`, n, raw[n]).Scan(&newID)
-		if err == pgx.ErrNoRows {
+		if noRows(err) {
 			// Another replica registered it first.
 			if err := tx.QueryRow(ctx, `SELECT id FROM trucks WHERE number = $1`, n).Scan(&newID); err != nil {
 				return nil, nil, fmt.Errorf("resolve truck %s: %w", n, err)

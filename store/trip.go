@@ -25,22 +25,6 @@ const (
 // a trip takes most of a day out and back.
 const TripOverlapWindow = 12 * time.Hour
 
-// ErrConflict is matched by every *ConflictError.
-var ErrConflict = errors.New("conflict")
-
-// ConflictError is a trip that would overlap another of the same truck.
-type ConflictError struct {
-	Truck, TripVPCID, Status string
-	Departure                time.Time
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s already has trip %s (%s, leaving %s)", e.Truck, e.TripVPCID, e.Status, e.Departure.UTC().Format("2 Jan 15:04 UTC"))
-}
-
-// Is makes errors.Is(err, ErrConflict) true.
-func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
-
 // Trip is one haul of a container from a pickup to a delivery place.
 type Trip struct {
 	ID                 int64
@@ -122,7 +106,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 		t.Status = TripPlanned
 	}
 	if t.ScheduledDeparture.IsZero() {
-		return Trip{}, fmt.Errorf("store: trip: %w: a scheduled departure is required", ErrInvalid)
+		return Trip{}, fmt.Errorf("store: trip: %w", invalidf("a scheduled departure is required"))
 	}
 	var id int64
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -131,13 +115,13 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 		err := tx.QueryRow(ctx, `SELECT id, number, status FROM trucks WHERE number = $1 FOR UPDATE`, NormalizeTruckNumber(t.TruckNumber)).
 			Scan(&truckID, &number, &status)
 		if err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
+			if noRows(err) {
 				return &NotFoundError{What: "truck", Query: t.TruckNumber}
 			}
 			return err
 		}
 		if status != TruckActive {
-			return fmt.Errorf("%w: %s is %s, not active", ErrInvalid, number, status)
+			return invalidf("%s is %s, not active", number, status)
 		}
 		pickup, err := lookupID(ctx, tx, "pickup", `SELECT id FROM locations WHERE code = $1`, LocationCode(t.Pickup))
 		if err != nil {
@@ -148,10 +132,10 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 			return err
 		}
 		if pickup == nil || delivery == nil {
-			return fmt.Errorf("%w: a trip needs a known pickup and delivery", ErrInvalid)
+			return invalidf("a trip needs a known pickup and delivery")
 		}
 		if *pickup == *delivery {
-			return fmt.Errorf("%w: the pickup and the delivery are the same place", ErrInvalid)
+			return invalidf("the pickup and the delivery are the same place")
 		}
 		client, err := lookupID(ctx, tx, "client", `SELECT id FROM organizations WHERE lower(name) = lower($1)`, t.Client)
 		if err != nil {
@@ -166,7 +150,7 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 		case err == nil:
 			c.Truck = number
 			return &c
-		case !errors.Is(err, pgx.ErrNoRows):
+		case !noRows(err):
 			return err
 		}
 		driverID, err := tripDriver(ctx, tx, truckID, number, t.DriverName, t.RequireDriver)
@@ -196,11 +180,11 @@ func (db *DB) CreateTrip(ctx context.Context, t Trip) (Trip, error) {
 				ON CONFLICT (vpc_id) DO NOTHING RETURNING id`,
 				t.VPCID, loconavID, truckID, driverID, client, *pickup, *delivery, t.ContainerNo, t.CargoType, t.Status,
 				t.ScheduledDeparture, t.CreatedBy, t.LocoNavState).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) && auto && n < 100 {
+			if noRows(err) && auto && n < 100 {
 				continue // a cancelled trip took the sequence number
 			}
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("%w: trip id %s is taken", ErrInvalid, t.VPCID)
+			if noRows(err) {
+				return invalidf("trip id %s is taken", t.VPCID)
 			}
 			if err != nil {
 				return err
@@ -228,7 +212,7 @@ func tripDriver(ctx context.Context, tx pgx.Tx, truckID int64, truck, named stri
 	if named = strings.TrimSpace(named); named != "" {
 		err := tx.QueryRow(ctx, `SELECT id FROM drivers WHERE phone = $1 OR lower(name) = lower($2) ORDER BY phone = $1 DESC LIMIT 1`,
 			NormalizePhone(named), named).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if noRows(err) {
 			return nil, &NotFoundError{What: "driver", Query: named}
 		}
 		if err != nil {
@@ -238,9 +222,9 @@ func tripDriver(ctx context.Context, tx pgx.Tx, truckID int64, truck, named stri
 	}
 	err := tx.QueryRow(ctx, `SELECT id FROM drivers WHERE truck_id = $1`, truckID).Scan(&id)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows) && require:
-		return nil, fmt.Errorf("%w: no driver is assigned to %s; name one", ErrInvalid, truck)
-	case errors.Is(err, pgx.ErrNoRows):
+	case noRows(err) && require:
+		return nil, invalidf("no driver is assigned to %s; name one", truck)
+	case noRows(err):
 		return nil, nil
 	case err != nil:
 		return nil, err
@@ -286,7 +270,7 @@ func (db *DB) TripByRef(ctx context.Context, ref string) (Trip, error) {
 	var err error
 	switch {
 	case ref == "":
-		return Trip{}, fmt.Errorf("store: trip: %w: empty id", ErrInvalid)
+		return Trip{}, fmt.Errorf("store: trip: %w", invalidf("empty id"))
 	case onlyDigits(ref):
 		n, _ := strconv.ParseInt(ref, 10, 64)
 		t, err = db.tripWhere(ctx, `tr.id = $1`, n)
@@ -325,7 +309,7 @@ type TripKey struct {
 func (db *DB) Trips(ctx context.Context, f TripFilter) ([]Trip, int, error) {
 	for _, s := range f.Statuses {
 		if NextTripStatuses(s) == nil && !isFinal(s) {
-			return nil, 0, fmt.Errorf("store: trips: %w: status %q is not one of planned, ongoing, delayed, completed, unsuccessful, cancelled", ErrInvalid, s)
+			return nil, 0, fmt.Errorf("store: trips: %w", invalidf("status %q is not one of planned, ongoing, delayed, completed, unsuccessful, cancelled", s))
 		}
 	}
 	if f.Limit <= 0 {
@@ -408,22 +392,6 @@ func isFinal(s string) bool {
 // NextTripStatuses lists where a trip in status from may go; nil for a
 // final status (completed, unsuccessful, cancelled) or an unknown one.
 func NextTripStatuses(from string) []string { return tripMoves[from] }
-
-// TransitionError is a status change the state machine does not allow.
-type TransitionError struct {
-	Trip, From, To string
-	Allowed        []string
-}
-
-func (e *TransitionError) Error() string {
-	if len(e.Allowed) == 0 {
-		return fmt.Sprintf("trip %s is %s, which is final: it cannot become %s", e.Trip, e.From, e.To)
-	}
-	return fmt.Sprintf("trip %s is %s; it can become %s, not %s", e.Trip, e.From, strings.Join(e.Allowed, ", "), e.To)
-}
-
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *TransitionError) Is(target error) bool { return target == ErrInvalid }
 
 // TripStatusChange is a person's (or a job's) move of a trip.
 type TripStatusChange struct {

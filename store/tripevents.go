@@ -154,7 +154,7 @@ func (db *DB) PostTripEvents(ctx context.Context, limit int, maxAge time.Duratio
 				WHERE e.posted_at IS NULL ORDER BY e.id LIMIT 1 FOR UPDATE OF e SKIP LOCKED`).Scan(
 				&n.ID, &n.TripID, &n.TripVPCID, &n.TruckNumber, &n.Kind, &n.Seq, &n.At, &n.Details,
 				&n.Pickup, &n.Delivery, &n.ScheduledDeparture, &n.TrackingURL, &n.Channel, &n.RootTS)
-			if err == pgx.ErrNoRows {
+			if noRows(err) {
 				done = true
 				return nil
 			}

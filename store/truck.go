@@ -109,7 +109,7 @@ func widen(f *float32) *float64 {
 func (db *DB) TruckByNumber(ctx context.Context, number string) (Truck, error) {
 	n := NormalizeTruckNumber(number)
 	if n == "" {
-		return Truck{}, fmt.Errorf("store: truck %q: %w: no letters or digits", number, ErrInvalid)
+		return Truck{}, fmt.Errorf("store: truck %q: %w", number, invalidf("no letters or digits"))
 	}
 	t, err := scanTruck(db.conn.QueryRow(ctx, `SELECT `+truckColumns+` FROM `+truckFrom+` WHERE t.number = $1`, n))
 	if err == nil {
@@ -169,7 +169,7 @@ func (db *DB) TrucksWithin(ctx context.Context, p Point, radiusM float64) ([]Tru
 		return nil, fmt.Errorf("store: trucks within: %w", err)
 	}
 	if radiusM <= 0 || radiusM > 1_000_000 {
-		return nil, fmt.Errorf("store: trucks within: %w: radius %v m is outside 0..1000 km", ErrInvalid, radiusM)
+		return nil, fmt.Errorf("store: trucks within: %w", invalidf("radius %v m is outside 0..1000 km", radiusM))
 	}
 	rows, err := db.conn.Query(ctx, `SELECT `+truckColumns+`, ST_Distance(t.position, q.g) AS d
 		FROM `+truckFrom+`, (SELECT `+pointSQL(1, 2)+` AS g) q

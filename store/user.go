@@ -28,10 +28,10 @@ func (u User) Validate() error {
 	switch u.Role {
 	case RoleViewer, RoleDispatcher, RoleAdmin:
 	default:
-		return fmt.Errorf("%w: role %q is not one of viewer, dispatcher, admin", ErrInvalid, u.Role)
+		return invalidf("role %q is not one of viewer, dispatcher, admin", u.Role)
 	}
 	if !slackUserRE.MatchString(u.SlackUserID) {
-		return fmt.Errorf("%w: %q is not a Slack user id (U… or W…)", ErrInvalid, u.SlackUserID)
+		return invalidf("%q is not a Slack user id (U… or W…)", u.SlackUserID)
 	}
 	return nil
 }

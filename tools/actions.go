@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/watchtower-fleet/watchtower/fault"
 )
 
 // ActionTTL is how long a pending action may be confirmed.
@@ -186,7 +188,14 @@ func (a *Actions) due(ctx context.Context, now time.Time, limit int64) ([]string
 }
 
 // ErrActionGone is matched by every *ActionGoneError.
-var ErrActionGone = errors.New("action is no longer pending")
+var ErrActionGone error = &goneSentinel{}
+
+// goneSentinel is ErrActionGone's type, so that it too has a code.
+type goneSentinel struct{}
+
+func (*goneSentinel) Error() string        { return "action is no longer pending" }
+func (*goneSentinel) ErrorCode() string    { return string(fault.Gone) }
+func (*goneSentinel) ErrorMessage() string { return "This action is no longer pending" }
 
 // ActionGoneError says why an action can no longer be confirmed.
 type ActionGoneError struct {
@@ -210,6 +219,12 @@ func (e *ActionGoneError) Error() string {
 
 // Is makes errors.Is(err, ErrActionGone) true.
 func (e *ActionGoneError) Is(target error) bool { return target == ErrActionGone }
+
+// ErrorCode is fault's gone.
+func (e *ActionGoneError) ErrorCode() string { return string(fault.Gone) }
+
+// ErrorMessage is the error itself.
+func (e *ActionGoneError) ErrorMessage() string { return e.Error() }
 
 func by(who string) string {
 	if who == "" {
@@ -384,6 +399,12 @@ func (r *Registry) localGone(err error) error {
 type ForbiddenError struct{ Msg string }
 
 func (e *ForbiddenError) Error() string { return e.Msg }
+
+// ErrorCode is fault's forbidden.
+func (e *ForbiddenError) ErrorCode() string { return string(fault.Forbidden) }
+
+// ErrorMessage is the message itself.
+func (e *ForbiddenError) ErrorMessage() string { return e.Msg }
 
 // Execute runs a write tool at once for a program whose role allows it
 // (an API key): a program is deliberate, so there is no card to confirm,

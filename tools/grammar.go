@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/watchtower-fleet/watchtower/fault"
 )
 
 // Command is text the deterministic grammar placed: a tool and its
@@ -305,6 +307,12 @@ func need(args []string, n int, usage string, c Command) (Command, error) {
 type UsageError struct{ Usage string }
 
 func (e *UsageError) Error() string { return "usage: " + e.Usage }
+
+// ErrorCode is fault's invalid.
+func (e *UsageError) ErrorCode() string { return string(fault.Invalid) }
+
+// ErrorMessage is the error itself, the usage.
+func (e *UsageError) ErrorMessage() string { return e.Error() }
 
 func usageErr(u string) error { return &UsageError{Usage: u} }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/fault"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -328,7 +329,8 @@ func (a TrucksNearArgs) Validate() error {
 		return argErr("lng", "lat and lng go together")
 	case hasPoint:
 		if err := (store.Point{Lat: *a.Lat, Lon: *a.Lng}).Validate(); err != nil {
-			return argErr("lat", "%s", stripPrefixes(err.Error()))
+			msg, _ := fault.Message(err)
+			return argErr("lat", "%s", msg)
 		}
 	}
 	if a.RadiusKm != nil && (*a.RadiusKm < 0.1 || *a.RadiusKm > 200) {

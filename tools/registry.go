@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/fault"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -238,6 +239,12 @@ type PermissionError struct {
 	Tool, Need, Have string
 }
 
+// ErrorCode is fault's forbidden.
+func (e *PermissionError) ErrorCode() string { return string(fault.Forbidden) }
+
+// ErrorMessage is the error itself.
+func (e *PermissionError) ErrorMessage() string { return e.Error() }
+
 func (e *PermissionError) Error() string {
 	have := e.Have
 	if have == "" {
@@ -261,82 +268,28 @@ type UserError struct{ Msg string }
 
 func (e *UserError) Error() string { return e.Msg }
 
+// ErrorCode is fault's refused: a rule of the fleet's says no.
+func (e *UserError) ErrorCode() string { return string(fault.Refused) }
+
+// ErrorMessage is the message itself.
+func (e *UserError) ErrorMessage() string { return e.Msg }
+
 func userErrf(format string, a ...any) error { return &UserError{Msg: fmt.Sprintf(format, a...)} }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // isUnexpected reports whether err is a fault rather than a plain answer
 // (not found, bad argument, not allowed).
-func isUnexpected(err error) bool {
-	_, ok := expectedMessage(err)
-	return !ok
-}
+func isUnexpected(err error) bool { return fault.Unexpected(err) }
 
-// userMessage is err as a plain sentence. Expected failures keep their own
-// words, less the package prefixes; anything else gets a reference id that
-// the log carries too.
+// userMessage is err as a plain sentence: an expected failure's own
+// message (fault.Message); anything else gets a reference id that the log
+// carries too.
 func userMessage(err error) string {
-	if msg, ok := expectedMessage(err); ok {
+	if msg, ok := fault.Message(err); ok {
 		return msg
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "that took too long; please try again"
-	}
 	return "something went wrong on our side (ref " + Ref(err) + ")"
-}
-
-// expectedMessage is the sentence for an expected failure, and whether err
-// is one.
-func expectedMessage(err error) (string, bool) {
-	var (
-		ae  *ArgError
-		pe  *PermissionError
-		ue  *UserError
-		nfe *store.NotFoundError
-		amb *store.AmbiguousError
-		te  *store.TransitionError
-		ce  *store.ConflictError
-		ag  *ActionGoneError
-		fe  *ForbiddenError
-	)
-	switch {
-	case errors.As(err, &ae):
-		return ae.Error(), true
-	case errors.As(err, &pe):
-		return pe.Error(), true
-	case errors.As(err, &ue):
-		return ue.Error(), true
-	case errors.As(err, &ag):
-		return ag.Error(), true
-	case errors.As(err, &fe):
-		return fe.Error(), true
-	case errors.As(err, &amb):
-		return fmt.Sprintf("%q matches more than one; did you mean %s?", amb.Query, orList(amb.Candidates)), true
-	case errors.As(err, &nfe):
-		return nfe.Error(), true
-	case errors.As(err, &te):
-		return te.Error(), true
-	case errors.As(err, &ce):
-		return ce.Error(), true
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrNotFound):
-		return stripPrefixes(err.Error()), true
-	}
-	return "", false
-}
-
-// stripPrefixes drops "store: truck \"x\": invalid: " down to the last
-// clause, which is the reason.
-func stripPrefixes(s string) string {
-	for _, marker := range []string{"invalid: ", ": "} {
-		if i := strings.LastIndex(s, marker); i >= 0 && i+len(marker) < len(s) {
-			s = s[i+len(marker):]
-			break
-		}
-	}
-	if s != "" {
-		s = strings.ToUpper(s[:1]) + s[1:]
-	}
-	return s
 }
 
 // orList joins candidates as "A, B or C".

@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/watchtower-fleet/watchtower/fault"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -104,6 +105,12 @@ func (e *ArgError) Error() string {
 	}
 	return fmt.Sprintf("invalid argument %q: %s", e.Field, e.Problem)
 }
+
+// ErrorCode is fault's invalid.
+func (e *ArgError) ErrorCode() string { return string(fault.Invalid) }
+
+// ErrorMessage is the error itself: the model reads it to correct itself.
+func (e *ArgError) ErrorMessage() string { return e.Error() }
 
 // argErr is shorthand for an *ArgError.
 func argErr(field, format string, a ...any) error {
