@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // FixInput is one GPS fix to record.
@@ -78,13 +80,31 @@ func (db *DB) ensureDays(ctx context.Context, in []FixInput) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	if _, err := db.conn.Exec(ctx, `SELECT ensure_position_partition(d::date) FROM unnest($1::text[]) d`, missing); err != nil {
+	ensure := func() error {
+		_, err := db.conn.Exec(ctx, `SELECT ensure_position_partition(d::date) FROM unnest($1::text[]) d`, missing)
+		return err
+	}
+	err := ensure()
+	if partitionRace(err) {
+		// Another replica created the day's partition at the same moment
+		// (CREATE TABLE IF NOT EXISTS does not serialise with a concurrent
+		// one); it exists now, so asking again finds it.
+		err = ensure()
+	}
+	if err != nil {
 		return fmt.Errorf("store: position partitions %v: %w", missing, err)
 	}
 	for _, d := range missing {
 		db.parts.days[d] = true
 	}
 	return nil
+}
+
+// partitionRace reports whether err is a concurrent creation of the same
+// partition: duplicate_table, or unique_violation on the catalog.
+func partitionRace(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42P07" || pe.Code == "23505")
 }
 
 func (db *DB) forgetDays() {

@@ -1,0 +1,4 @@
+package store
+
+// EnsureDays lets the external tests make partitions as RecordFixes does.
+var EnsureDays = (*DB).ensureDays
