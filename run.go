@@ -179,7 +179,7 @@ type stage struct {
 }
 
 // runStages runs every part of every stage until ctx ends or a part
-// fails, then stops the stages one after another in order, each waited for
+// fails (starting the last stage first), then stops the stages one after another in order, each waited for
 // before the next is stopped, all within timeout: a stage still running
 // when the time is up is logged and left behind, as the process is about
 // to exit. It returns the parts' errors.
@@ -188,7 +188,10 @@ func runStages(ctx context.Context, timeout time.Duration, logger *slog.Logger, 
 	defer fail()
 	groups := make([]*errgroup.Group, len(stages))
 	stops := make([]context.CancelFunc, len(stages))
-	for i, s := range stages {
+	// Started in the reverse order of stopping: the jobs and the consumers
+	// are going before the listener takes the first webhook.
+	for i := len(stages) - 1; i >= 0; i-- {
+		s := stages[i]
 		// A stage's parts see its own context, not ctx: ctx's end starts
 		// the stop, the stage's ends when its turn comes.
 		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
