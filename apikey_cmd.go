@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 
@@ -13,9 +12,9 @@ import (
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
-// apikeyCmd creates, revokes and lists the HTTP API's keys. A new key is
-// printed once; only its hash is kept.
-func apikeyCmd(ctx context.Context, cfg *Config, logger *slog.Logger, sub, name, role, actor string, stdout io.Writer) error {
+// checkAPIKeyArgs checks apikey's subcommand and flags before anything is
+// opened.
+func checkAPIKeyArgs(sub, name, role string) error {
 	switch sub {
 	case "create", "revoke":
 		if name == "" {
@@ -28,11 +27,13 @@ func apikeyCmd(ctx context.Context, cfg *Config, logger *slog.Logger, sub, name,
 	if sub == "create" && role == "" {
 		return badInput(fmt.Errorf("apikey create needs --role (viewer, dispatcher or admin)"))
 	}
-	a, err := newApp(ctx, cfg, logger, false)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	return nil
+}
+
+// apikeyCmd creates, revokes and lists the HTTP API's keys. A new key is
+// printed once; only its hash is kept.
+func apikeyCmd(ctx context.Context, a *app, sub, name, role, actor string, stdout io.Writer) error {
+	cfg := a.cfg
 	switch sub {
 	case "create":
 		k, secret, err := a.db.CreateAPIKey(ctx, name, role, actor)
@@ -55,7 +56,7 @@ func apikeyCmd(ctx context.Context, cfg *Config, logger *slog.Logger, sub, name,
 		// Replicas forget the key at once; those that miss this do within
 		// seconds.
 		if err := api.PublishRevoked(ctx, a.rdb, "watchtower:", k.Name); err != nil {
-			logger.Warn("revocation not broadcast; replicas forget the key within 10 s", "err", err)
+			a.logger.Warn("revocation not broadcast; replicas forget the key within 10 s", "err", err)
 		}
 		fmt.Fprintf(stdout, "Revoked API key %q (%s…).\n", k.Name, k.Prefix)
 	case "list":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -14,19 +13,6 @@ import (
 	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
-
-// consoleCmd runs the bot's router on the terminal (or line by line on a
-// pipe) against the configured database and Redis. By default the console
-// is its operator, an admin: whoever runs it holds the database's keys
-// anyway. --as USERID acts as a Slack user, with that user's role.
-func consoleCmd(ctx context.Context, cfg *Config, logger *slog.Logger, as string, stdin io.Reader, stdout io.Writer) error {
-	a, err := newApp(ctx, cfg, logger, false)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	return runConsole(ctx, a, as, stdin, stdout)
-}
 
 // consoleOnRun is the console `run` opens on a terminal without Slack.
 type consoleOnRun struct {
@@ -45,6 +31,11 @@ var consoleStdin = os.Stdin
 // isTerminal reports whether f is a terminal.
 func isTerminal(f *os.File) bool { return readline.IsTerminal(int(f.Fd())) }
 
+// runConsole runs the bot's router on the terminal (or line by line on a
+// pipe) against the app's database and Redis: `watchtower console`, and
+// the console `run` opens. By default the console is its operator, an
+// admin: whoever runs it holds the database's keys anyway. as, a Slack
+// user id, acts as that user, with that user's role.
 func runConsole(ctx context.Context, a *app, as string, stdin io.Reader, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the alert feed with the console

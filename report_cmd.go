@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -20,14 +19,11 @@ import (
 // the seven days ending with it. --dry-run prints its Block Kit;
 // otherwise it is posted to SLACK_REPORT_CHANNEL (updating the day's
 // message if there is one), or printed as text without Slack.
-func reportCmd(ctx context.Context, cfg *Config, logger *slog.Logger, date string, weekly, dryRun bool, stdout io.Writer) error {
-	a, err := newApp(ctx, cfg, logger, false)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+func reportCmd(ctx context.Context, a *app, date string, weekly, dryRun bool, stdout io.Writer) error {
+	cfg := a.cfg
 	day := time.Now().In(cfg.ReportTimezone).AddDate(0, 0, -1)
 	if date != "" {
+		var err error
 		if day, err = time.ParseInLocation(time.DateOnly, date, cfg.ReportTimezone); err != nil {
 			return badInput(fmt.Errorf("report: --date %q is not YYYY-MM-DD", date))
 		}

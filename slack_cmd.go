@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"sync"
-
 	"github.com/watchtower-fleet/watchtower/bot"
 	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -22,14 +19,4 @@ func newSlack(a *app) *bot.Slack {
 	return bot.NewSlack(bot.SlackConfig{BotToken: cfg.SlackBotToken, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
 		AlertChannel: cfg.SlackAlertChannel, NotifyStream: notify.Stream, Zone: cfg.ReportTimezone, Admins: cfg.Admins},
 		a.router(), tools.NewRoles(cfg.Admins, a.db), a.rdb, a.logger)
-}
-
-// runSlack holds the bot's socket until ctx ends. A refused token stops
-// the process: it cannot do its job.
-func runSlack(ctx context.Context, s *bot.Slack, wg *sync.WaitGroup, fail func(error)) {
-	wg.Go(func() {
-		if err := s.Run(ctx); err != nil {
-			fail(err)
-		}
-	})
 }

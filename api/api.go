@@ -153,8 +153,11 @@ func New(cfg Config) (*API, error) {
 }
 
 // Run keeps the API's background work going until ctx ends: forgetting
-// revoked keys as they are revoked.
-func (a *API) Run(ctx context.Context) { a.keys.watchRevocations(ctx) }
+// revoked keys as they are revoked. It returns once that has stopped.
+func (a *API) Run(ctx context.Context) error {
+	a.keys.watchRevocations(ctx)
+	return nil
+}
 
 // table is every endpoint. The document is generated from it and from the
 // tools' argument structs, so the two cannot drift apart.

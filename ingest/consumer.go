@@ -129,23 +129,30 @@ type Consumer struct {
 // maxRemembered bounds lastErr: a flood of failures must not grow memory.
 const maxRemembered = 10_000
 
-// NewConsumer returns a consumer; Start runs it.
+// NewConsumer returns a consumer; Run (or Start) runs it.
 func NewConsumer(rdb redis.UniversalClient, cfg ConsumerConfig, handle HandlerFunc, logger *slog.Logger, metrics *ConsumerMetrics) *Consumer {
 	cfg.defaults()
 	return &Consumer{cfg: cfg, rdb: rdb, handle: handle, metrics: metrics, lastErr: map[string]string{},
 		logger: logger.With("group", cfg.Group, "consumer", cfg.Name)}
 }
 
-// Start creates the group if needed (reading the stream from its start, so
-// nothing published before the first deployment is skipped) and runs the
-// consumer until Stop or until ctx ends.
-func (c *Consumer) Start(ctx context.Context) error {
-	if c.cfg.Group == "" {
-		return errors.New("ingest: consumer needs a group")
+// Run creates the group if needed (reading the stream from its start, so
+// nothing published before the first deployment is skipped) and consumes
+// until ctx ends. It returns once the batch in hand is finished; what it
+// did not finish stays pending for a consumer to reclaim.
+func (c *Consumer) Run(ctx context.Context) error {
+	if err := c.createGroup(ctx); err != nil {
+		return err
 	}
-	err := c.rdb.XGroupCreateMkStream(ctx, c.cfg.Stream, c.cfg.Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("ingest: create group %s: %w", c.cfg.Group, err)
+	c.run(ctx)
+	return nil
+}
+
+// Start creates the group as Run does and runs the consumer in the
+// background until Stop or until ctx ends.
+func (c *Consumer) Start(ctx context.Context) error {
+	if err := c.createGroup(ctx); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.mu.Lock()
@@ -155,6 +162,17 @@ func (c *Consumer) Start(ctx context.Context) error {
 		defer close(c.done)
 		c.run(ctx)
 	}()
+	return nil
+}
+
+func (c *Consumer) createGroup(ctx context.Context) error {
+	if c.cfg.Group == "" {
+		return errors.New("ingest: consumer needs a group")
+	}
+	err := c.rdb.XGroupCreateMkStream(ctx, c.cfg.Stream, c.cfg.Group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("ingest: create group %s: %w", c.cfg.Group, err)
+	}
 	return nil
 }
 

@@ -30,7 +30,11 @@ type Check struct {
 // Server is the embedded HTTP listener: LocoNav webhooks, health, readiness
 // and Prometheus metrics.
 type Server struct {
-	Mux *http.ServeMux // routes are added before Start
+	Mux *http.ServeMux // routes are added before Start or Run
+
+	// ShutdownTimeout is how long Run waits for requests in flight once
+	// its context ends; 10 s when zero.
+	ShutdownTimeout time.Duration
 
 	addr     string
 	logger   *slog.Logger
@@ -85,15 +89,73 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// Start listens on the address and serves in the background. It returns
-// once the port is bound, so a taken port is an error here, not a log line.
-func (s *Server) Start(ctx context.Context) error {
+// Listen binds the address, so that a taken port is an error here, not a
+// log line, and Addr is known before serving starts. Run and Start call it
+// when it has not been called.
+func (s *Server) Listen() error {
+	if s.ln != nil {
+		return nil
+	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("listener: listen on %s: %w", s.addr, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{
+	return nil
+}
+
+// Run serves until ctx ends, then stops accepting requests and waits for
+// those in flight (for ShutdownTimeout at most). It returns once the
+// server has stopped; an error is a failure to listen or serve, or
+// requests still in flight when the time was up.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	srv := s.httpServer(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(s.ln) }()
+	s.logger.Info("http listening", "addr", s.ln.Addr().String())
+	select {
+	case err := <-served:
+		return fmt.Errorf("listener: serve: %w", err)
+	case <-ctx.Done():
+	}
+	timeout := s.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err := srv.Shutdown(stopCtx)
+	<-served // Serve returns at once when Shutdown begins
+	if err != nil {
+		return fmt.Errorf("listener: shut down: %w", err)
+	}
+	return nil
+}
+
+// Start listens on the address and serves in the background until Stop.
+// It returns once the port is bound, so a taken port is an error here, not
+// a log line.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.srv = s.httpServer(ctx)
+	go func() {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "err", err)
+		}
+	}()
+	s.logger.Info("http listening", "addr", s.ln.Addr().String())
+	return nil
+}
+
+// httpServer is the server with its timeouts. Requests are not cancelled
+// with ctx: stopping lets those in flight finish.
+func (s *Server) httpServer(ctx context.Context) *http.Server {
+	return &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -101,13 +163,6 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("http server stopped", "err", err)
-		}
-	}()
-	s.logger.Info("http listening", "addr", ln.Addr().String())
-	return nil
 }
 
 // Addr is the bound address (useful with port 0).
@@ -118,8 +173,8 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Stop stops accepting requests and waits for those in flight until ctx
-// ends. It may be called more than once.
+// Stop stops what Start started: it stops accepting requests and waits for
+// those in flight until ctx ends. It may be called more than once.
 func (s *Server) Stop(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -277,6 +278,68 @@ func TestServerStartStop(t *testing.T) {
 	if resp, err := c.Get("http://" + addr + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Errorf("GET /healthz after Stop = %d, want a connection error", resp.StatusCode)
+	}
+}
+
+// Run serves until its context ends and returns only once the port is
+// closed; a request in flight is finished first.
+func TestServerRun(t *testing.T) {
+	t.Parallel()
+	srv := listener.NewServer("127.0.0.1:0", testenv.Logger(t), prometheus.NewRegistry())
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	srv.Mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		close(inFlight)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	})
+	if err := srv.Listen(); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	addr := srv.Addr()
+	// A taken port fails Listen, before anything runs.
+	if err := listener.NewServer(addr, testenv.Logger(t), prometheus.NewRegistry()).Run(t.Context()); err == nil ||
+		!strings.Contains(err.Error(), "listen on "+addr) {
+		t.Errorf("Run on taken %s = %v, want a listen error", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(ctx) }()
+
+	c := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	t.Cleanup(c.CloseIdleConnections)
+	slow := make(chan string, 1)
+	go func() {
+		resp, err := c.Get("http://" + addr + "/slow")
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		slow <- string(b)
+	}()
+	<-inFlight
+	cancel()
+	select {
+	case err := <-ran:
+		t.Fatalf("Run returned %v with a request in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if body := <-slow; body != "done" {
+		t.Errorf("request in flight at the stop got %q, want done", body)
+	}
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context ending")
+	}
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn.Close()
+		t.Errorf("%s accepts connections after Run returned", addr)
 	}
 }
 

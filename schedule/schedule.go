@@ -133,6 +133,14 @@ func NewScheduler(rdb redis.UniversalClient, jobs []Job, loc *time.Location, log
 // Start starts the jobs.
 func (s *Scheduler) Start() { s.s.Start() }
 
+// Run runs the jobs until ctx ends, then stops scheduling and returns once
+// the jobs running have finished.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.Start()
+	<-ctx.Done()
+	return s.Stop()
+}
+
 // NextRun is when a job runs next.
 func (s *Scheduler) NextRun(name string) (time.Time, error) {
 	for _, j := range s.s.Jobs() {

@@ -102,3 +102,51 @@ func TestReportScheduleLagos(t *testing.T) {
 		}
 	}
 }
+
+// Run runs the jobs until its context ends and returns only once the job
+// running has finished. Not parallel: run beside
+// TestSchedulerRunsEachTickOnce it made that test's Stop take about 12 s
+// (seen, not yet explained).
+func TestSchedulerRun(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	var once atomic.Bool
+	rdb := testenv.Redis(t)
+	name := fmt.Sprintf("test-job-%08x", rand.Uint32())
+	t.Cleanup(func() { rdb.Del(context.Background(), "watchtower:lock:"+name) })
+	s, err := schedule.NewScheduler(rdb, []schedule.Job{{Name: name, Every: 50 * time.Millisecond, Run: func(context.Context) error {
+		if once.CompareAndSwap(false, true) {
+			close(started)
+		}
+		<-release
+		finished.Store(true)
+		return nil
+	}}}, time.UTC, testenv.Logger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not run")
+	}
+	cancel()
+	select {
+	case err := <-ran:
+		t.Fatalf("Run returned %v with a job running", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-ran:
+		if err != nil || !finished.Load() {
+			t.Errorf("Run = %v, job finished %v", err, finished.Load())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return once the job had finished")
+	}
+}
