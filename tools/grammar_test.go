@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -115,7 +116,7 @@ func TestHelpFromRegistry(t *testing.T) {
 			t.Errorf("help lacks %q", tool.Usage)
 		}
 	}
-	golden(t, "help.txt", []byte(help+"\n"))
+	golden.Check(t, "testdata/help.txt", []byte(help+"\n"))
 }
 
 func FuzzParse(f *testing.F) {
