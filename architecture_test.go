@@ -53,6 +53,7 @@ var allowedImports = map[string][]string{
 
 	// Test support: fakes of the outside world and the services for tests.
 	"store/storetest":       {"store", "migrations"},
+	"internal/golden":       {},
 	"internal/testenv":      {},
 	"loconav/loconavtest":   {"loconav"},
 	"masterdata/sheetstest": {},

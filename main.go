@@ -181,7 +181,6 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, doMigrate boo
 	if cfg.LocoNavAPIToken != "" {
 		client := loconav.NewClient(cfg.LocoNavAPIURL, cfg.LocoNavAPIToken, &http.Client{Timeout: time.Minute}, logger)
 		a.poller = ingest.NewPoller(client, a.streams, logger)
-		a.poller.Interval = cfg.LocoNavPollInterval
 		a.reg.MustRegister(client.Collectors()...)
 		a.reg.MustRegister(a.poller.Collectors()...)
 		deps.LocoNav = client

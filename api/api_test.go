@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,8 +30,6 @@ import (
 // dbURL is the last fixture's schema, for a query the store has no
 // method for.
 var dbURL string
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var lagos = func() *time.Location {
 	z, err := time.LoadLocation("Africa/Lagos")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/watchtower-fleet/watchtower/api"
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/store"
 )
 
@@ -213,22 +213,7 @@ func TestOpenAPI(t *testing.T) {
 	r := f.get(t, "/api/v1/openapi.json", "")
 	doc := ok(t, r, 200)
 	got, _ := json.MarshalIndent(doc, "", "  ")
-	golden := filepath.Join("testdata", "openapi.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./api -update)", err)
-	}
-	if strings.TrimSpace(string(want)) != strings.TrimSpace(string(got)) {
-		t.Errorf("openapi.json differs from %s (go test ./api -update to accept)", golden)
-	}
+	golden.Check(t, filepath.Join("testdata", "openapi.json"), append(got, '\n'))
 	if doc["openapi"] != "3.1.0" {
 		t.Errorf("openapi %v", doc["openapi"])
 	}

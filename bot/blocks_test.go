@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -10,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/watchtower-fleet/watchtower/bot"
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -38,20 +38,7 @@ func TestBlocksGolden(t *testing.T) {
 				// Pending ids are random: pin their shape, not their value.
 				got = []byte(actIDRE.ReplaceAllString(string(got), "act_ID"))
 			}
-			path := "testdata/blocks/" + name + ".json"
-			if *update {
-				_ = os.MkdirAll("testdata/blocks", 0o755)
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./bot -update)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("%s differs (go test ./bot -update if meant):\n%s", path, got)
-			}
+			golden.Check(t, "testdata/blocks/"+name+".json", got)
 		})
 	}
 }

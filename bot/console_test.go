@@ -3,7 +3,6 @@ package bot_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/bot"
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/masterdata"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
@@ -24,8 +24,6 @@ import (
 )
 
 var actIDRE = regexp.MustCompile(`act_[0-9a-f]{16}`)
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var lagos, _ = time.LoadLocation("Africa/Lagos")
 
@@ -143,19 +141,7 @@ func TestConsoleTranscript(t *testing.T) {
 	if strings.Contains(got, "Fleet: 84 trucks") {
 		t.Error("the console went on after quit")
 	}
-	path := "testdata/console.golden"
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./bot -update creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s (go test ./bot -update if meant):\n%s", path, got)
-	}
+	golden.Check(t, "testdata/console.golden", []byte(got))
 }
 
 // A viewer may prepare a trip but not confirm it; Cancel works for them.

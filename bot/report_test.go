@@ -3,7 +3,6 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/watchtower-fleet/watchtower/bot"
 	"github.com/watchtower-fleet/watchtower/bot/slackfake"
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
@@ -51,9 +51,9 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compareGolden(t, "testdata/report/daily.json", string(got)+"\n")
+	golden.Check(t, "testdata/report/daily.json", append(got, '\n'))
 	text := run(t, f.router, tools.Caller{ID: "console", Name: "console", Role: tools.RoleAdmin}, "/fleet report today\n1\n")
-	compareGolden(t, "testdata/report/daily.txt", text)
+	golden.Check(t, "testdata/report/daily.txt", []byte(text))
 	for _, want := range []string{"Fleet report · Fri 4 Dec 2026", "Delayed", "T11985LA", "Details · 2026-12-04", "ESSLIBRA"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the report's text lacks %q", want)
@@ -76,30 +76,12 @@ func TestReportGolden(t *testing.T) {
 		}
 	}
 	got, _ = json.MarshalIndent(slack.Blocks{BlockSet: blocks}, "", "  ")
-	compareGolden(t, "testdata/report/weekly.json", string(got)+"\n")
+	golden.Check(t, "testdata/report/weekly.json", append(got, '\n'))
 	if !strings.Contains(string(got), "Utilisation across the week") || !strings.Contains(string(got), "Weekly fleet report · 28 Nov – 4 Dec 2026") {
 		t.Error("the weekly report lacks its title or its chart")
 	}
 	text = run(t, f.router, tools.Caller{ID: "console", Name: "console", Role: tools.RoleAdmin}, "/fleet report week\n1\n")
-	compareGolden(t, "testdata/report/weekly.txt", text)
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		_ = os.MkdirAll("testdata/report", 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./bot -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test ./bot -update if meant):\n%s", path, got)
-	}
+	golden.Check(t, "testdata/report/weekly.txt", []byte(text))
 }
 
 // Rerunning a day's report updates its message; it never posts twice.

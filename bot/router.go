@@ -73,7 +73,7 @@ func (r *Router) Handle(ctx context.Context, m Message, progress func(tools.Prog
 	if !m.Command {
 		return r.asst.Ask(ctx, tools.Request{Caller: m.Caller, Thread: m.Thread, Text: text, Progress: progress})
 	}
-	cmd, err := r.reg.Parse(text)
+	cmd, err := tools.Parse(text)
 	var ue *tools.UsageError
 	switch {
 	case errors.As(err, &ue):

@@ -70,7 +70,6 @@ type Slack struct {
 
 	connected atomic.Bool
 	downSince atomic.Int64 // unix nanos; 0 while connected
-	handled   atomic.Int64 // envelopes answered, for tests and metrics
 }
 
 // NewSlack builds the adapter; Run connects it.
@@ -119,9 +118,6 @@ func NewSlack(cfg SlackConfig, router *Router, roles *tools.Roles, rdb redis.Uni
 
 // API is the Web API client the adapter posts with.
 func (s *Slack) API() *slack.Client { return s.api }
-
-// Handled is how many envelopes have been answered.
-func (s *Slack) Handled() int64 { return s.handled.Load() }
 
 // Ready reports the socket: an error once it has been down for longer
 // than the grace period, which a reconnect that works at once never is.
@@ -264,7 +260,6 @@ const tracerName = "github.com/watchtower-fleet/watchtower/bot"
 // work answers one envelope. A panic is logged with a reference, never
 // taken down the process.
 func (s *Slack) work(ctx context.Context, evt socketmode.Event) {
-	defer s.handled.Add(1)
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("slack handler panicked", "panic", fmt.Sprint(p), "type", evt.Type)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/watchtower-fleet/watchtower/bot"
 	"github.com/watchtower-fleet/watchtower/bot/slackfake"
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -89,8 +90,8 @@ func ack(t *testing.T, fake *slackfake.Server, id string) {
 	}
 }
 
-// golden compares blocks JSON with testdata/slack/name.json.
-func golden(t *testing.T, name, blocksJSON string) {
+// checkBlocks compares blocks JSON with testdata/slack/name.json.
+func checkBlocks(t *testing.T, name, blocksJSON string) {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal([]byte(blocksJSON), &v); err != nil {
@@ -103,21 +104,7 @@ func golden(t *testing.T, name, blocksJSON string) {
 		t.Fatalf("blocks do not parse as slack-go blocks: %v", err)
 	}
 	checkLimits(t, blocks.BlockSet)
-	path := filepath.Join("testdata", "slack", name+".json")
-	if *update {
-		_ = os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./bot -update to write it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs (go test ./bot -update if meant):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "slack", name+".json"), got)
 }
 
 func inThread(channel, thread string) func(slackfake.Call) bool {
@@ -145,7 +132,7 @@ func TestSlackFleetCommand(t *testing.T) {
 	if c.Params.Get("response_type") != "in_channel" || !strings.Contains(c.Params.Get("text"), "T11985LA is at ESS Libra") {
 		t.Errorf("reply: %s", c.Body)
 	}
-	golden(t, "slash-where", c.Blocks())
+	checkBlocks(t, "slash-where", c.Blocks())
 
 	// The parser forgives; a typo gets the closest truck, privately.
 	for i, text := range []string{"where is t11985la?", "loc T-11985-LA", "11985"} {
@@ -194,7 +181,7 @@ func TestSlackMention(t *testing.T) {
 	if !strings.Contains(up.Params.Get("text"), "T11985LA is at ESS Libra") {
 		t.Errorf("answer: %s", up.Params.Get("text"))
 	}
-	golden(t, "mention-where", up.Blocks())
+	checkBlocks(t, "mention-where", up.Blocks())
 
 	// A follow-up in the thread is answered in the same thread.
 	fake.Mention("Ev2", ops, dispatcher, "/fleet at esslibra", "1764838900.000100", "1764838800.000100")
@@ -375,7 +362,7 @@ func TestSlackButtons(t *testing.T) {
 	}
 	before := trips()
 	card := createCard(t, fake, dispatcher, "1764838800.001000", "tomorrow 6am")
-	golden(t, "card", string(fake.Calls("chat.update")[0].Blocks()))
+	checkBlocks(t, "card", string(fake.Calls("chat.update")[0].Blocks()))
 
 	// A viewer cannot confirm.
 	ack(t, fake, fake.Press(ops, card, viewer, "wt_confirm", "", "p1"))

@@ -27,20 +27,14 @@ type eventPublisher interface {
 
 // Poller defaults.
 const (
-	DefaultPollInterval   = 5 * time.Minute
 	DefaultVehicleRefresh = time.Hour
 	DefaultPollBatchSize  = 100
 )
-
-// minPollTimeout bounds one poll from below; above it a poll may take up to
-// Interval, so that polls never overlap.
-const minPollTimeout = time.Minute
 
 // Poller asks LocoNav for every vehicle's last known fix at an interval and
 // publishes those with a position. It is the fallback for webhooks that do
 // not arrive; duplicates of webhook fixes are expected and folded later.
 type Poller struct {
-	Interval       time.Duration    // between polls
 	VehicleRefresh time.Duration    // how old the vehicle list may get
 	BatchSize      int              // vehicle uuids per last_known call
 	Now            func() time.Time // injected for tests
@@ -57,14 +51,13 @@ type Poller struct {
 	published prometheus.Counter
 }
 
-// NewPoller returns a poller with the default interval, refresh and batch
-// size; set the fields before Run to change them.
+// NewPoller returns a poller with the default refresh and batch size; set
+// the fields before the first poll to change them.
 func NewPoller(client LocoNav, pub eventPublisher, logger *slog.Logger) *Poller {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Poller{
-		Interval:       DefaultPollInterval,
 		VehicleRefresh: DefaultVehicleRefresh,
 		BatchSize:      DefaultPollBatchSize,
 		client:         client,
@@ -91,40 +84,14 @@ func (p *Poller) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{p.polls, p.published}
 }
 
-// Run polls at once, then every Interval until ctx ends, and returns nil
-// then. A failed poll is logged and counted; the next one runs as planned.
-func (p *Poller) Run(ctx context.Context) error {
-	if p.client == nil || p.pub == nil {
-		return errors.New("ingest: poller needs a LocoNav client and a publisher")
-	}
-	interval := p.Interval
-	if interval <= 0 {
-		interval = DefaultPollInterval
-	}
-	p.logger.InfoContext(ctx, "loconav poller started", "interval", interval)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		pollCtx, cancel := context.WithTimeout(ctx, max(interval, minPollTimeout))
-		_, err := p.PollOnce(pollCtx)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			p.logger.ErrorContext(ctx, "loconav poll failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			p.logger.InfoContext(ctx, "loconav poller stopped")
-			return nil
-		case <-tick.C:
-		}
-	}
-}
-
 // PollOnce refreshes the vehicle list if stale, fetches last known fixes in
 // batches and publishes those with a position. A failed batch does not stop
 // the others: what could be fetched is published, and the errors are
 // returned together.
 func (p *Poller) PollOnce(ctx context.Context) (published int, err error) {
+	if p.client == nil || p.pub == nil {
+		return 0, errors.New("ingest: poller needs a LocoNav client and a publisher")
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	start := p.now()

@@ -200,31 +200,21 @@ func TestPollerStaleVehicleList(t *testing.T) {
 	}
 }
 
-func TestPollerRunKeepsGoing(t *testing.T) {
+// A failed poll does not stop the next (the scheduled job calls PollOnce
+// every interval): each is counted by its result.
+func TestPollerKeepsGoing(t *testing.T) {
 	t.Parallel()
 	f := pollerFleet(t)
 	f.Fail(loconavtest.Fault{N: 1, Status: 401}) // the first poll fails
 	pub := &recordingPublisher{}
 	p := newTestPoller(t, f, pub, newFakeClock())
-	p.Now = nil // real time between polls
-	p.Interval = 20 * time.Millisecond
-
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for len(pub.events()) < 6 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	if _, err := p.PollOnce(t.Context()); err == nil {
+		t.Error("the first poll succeeded; want the 401")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil after cancel", err)
+	for i := range 2 {
+		if _, err := p.PollOnce(t.Context()); err != nil {
+			t.Errorf("poll %d: %v", i+2, err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
 	}
 	if n := len(pub.events()); n < 6 {
 		t.Errorf("published %d fixes, want at least two polls' worth (6)", n)
@@ -233,15 +223,15 @@ func TestPollerRunKeepsGoing(t *testing.T) {
 	if got := metricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "error"}); got != 1 {
 		t.Errorf("error polls = %v, want 1", got)
 	}
-	if got := metricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "ok"}); got < 2 {
-		t.Errorf("ok polls = %v, want at least 2", got)
+	if got := metricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "ok"}); got != 2 {
+		t.Errorf("ok polls = %v, want 2", got)
 	}
 }
 
-func TestPollerRunNeedsClientAndPublisher(t *testing.T) {
+func TestPollerNeedsClientAndPublisher(t *testing.T) {
 	t.Parallel()
-	if err := ingest.NewPoller(nil, nil, nil).Run(t.Context()); err == nil {
-		t.Error("Run without client or publisher succeeded")
+	if _, err := ingest.NewPoller(nil, nil, nil).PollOnce(t.Context()); err == nil {
+		t.Error("PollOnce without client or publisher succeeded")
 	}
 }
 

@@ -115,39 +115,6 @@ func (db *DB) LocationByName(ctx context.Context, q string) (Location, error) {
 	return Location{}, fmt.Errorf("store: location: %w", &AmbiguousError{Query: q, Candidates: names})
 }
 
-// LocationsContaining returns the places whose geofence covers p (boundary
-// included), the smallest first: a client site before the service area
-// around it.
-func (db *DB) LocationsContaining(ctx context.Context, p Point) ([]Location, error) {
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("store: locations containing: %w", err)
-	}
-	rows, err := db.conn.Query(ctx, `SELECT `+locationColumns+` FROM `+locationFrom+`
-		WHERE ST_Covers(l.boundary, `+pointSQL(1, 2)+`)
-		ORDER BY ST_Area(l.boundary, false), l.code`, p.Lat, p.Lon)
-	if err != nil {
-		return nil, fmt.Errorf("store: locations containing %s: %w", p, err)
-	}
-	ls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Location, error) { return scanLocation(r) })
-	if err != nil {
-		return nil, fmt.Errorf("store: locations containing %s: %w", p, err)
-	}
-	return ls, nil
-}
-
-// Locations lists every place ordered by code.
-func (db *DB) Locations(ctx context.Context) ([]Location, error) {
-	rows, err := db.conn.Query(ctx, `SELECT `+locationColumns+` FROM `+locationFrom+` ORDER BY l.code`)
-	if err != nil {
-		return nil, fmt.Errorf("store: locations: %w", err)
-	}
-	ls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Location, error) { return scanLocation(r) })
-	if err != nil {
-		return nil, fmt.Errorf("store: locations: %w", err)
-	}
-	return ls, nil
-}
-
 // Validate checks a place before it is stored: what Postgres could not
 // say clearly.
 func (l Location) Validate() error {

@@ -190,37 +190,6 @@ func (db *DB) TrucksWithin(ctx context.Context, p Point, radiusM float64) ([]Tru
 	return out, nil
 }
 
-// TrucksNearLocation returns the trucks within radiusM metres of a named
-// place's centre, nearest first.
-func (db *DB) TrucksNearLocation(ctx context.Context, place string, radiusM float64) (Location, []TruckDistance, error) {
-	loc, err := db.LocationByName(ctx, place)
-	if err != nil {
-		return Location{}, nil, err
-	}
-	ts, err := db.TrucksWithin(ctx, loc.Center, radiusM)
-	return loc, ts, err
-}
-
-// TrucksInLocation returns the trucks whose last known position lies inside
-// the named place's geofence, with the place itself.
-func (db *DB) TrucksInLocation(ctx context.Context, place string) (Location, []Truck, error) {
-	loc, err := db.LocationByName(ctx, place)
-	if err != nil {
-		return Location{}, nil, err
-	}
-	rows, err := db.conn.Query(ctx, `SELECT `+truckColumns+` FROM `+truckFrom+`
-		JOIN locations g ON g.id = $1 AND ST_Covers(g.boundary, t.position)
-		ORDER BY t.number`, loc.ID)
-	if err != nil {
-		return loc, nil, fmt.Errorf("store: trucks in %s: %w", loc.Code, err)
-	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Truck, error) { return scanTruck(r) })
-	if err != nil {
-		return loc, nil, fmt.Errorf("store: trucks in %s: %w", loc.Code, err)
-	}
-	return loc, ts, nil
-}
-
 // UpdateTruckPosition records f as the truck's current position unless the
 // truck already has a newer one: late fixes never move a truck back in time.
 // It reports whether the position changed.

@@ -194,7 +194,7 @@ func (a *Assistant) Ask(ctx context.Context, req Request) Reply {
 // askGrammar answers without a model: what the /fleet grammar can place,
 // it answers; anything else gets the commands that work.
 func (a *Assistant) askGrammar(ctx context.Context, req Request) Reply {
-	cmd, err := a.reg.Parse(req.Text)
+	cmd, err := Parse(req.Text)
 	var ue *UsageError
 	switch {
 	case errors.As(err, &ue):

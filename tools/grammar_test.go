@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -63,7 +64,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.text, func(t *testing.T) {
-			cmd, err := reg.Parse(c.text)
+			cmd, err := tools.Parse(c.text)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -85,21 +86,20 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseRefusals(t *testing.T) {
-	reg := tools.New(tools.Deps{})
 	for _, text := range []string{"what's the weather like", "tell me a joke", "cancel all trips please", "ignore previous instructions"} {
-		if cmd, err := reg.Parse(text); !errors.Is(err, tools.ErrNoCommand) {
+		if cmd, err := tools.Parse(text); !errors.Is(err, tools.ErrNoCommand) {
 			t.Errorf("Parse(%q) = %+v, %v; want ErrNoCommand", text, cmd, err)
 		}
 	}
 	for _, text := range []string{"new-trip T11985LA ESSLIBRA", "at", "history", "set-trip X"} {
-		_, err := reg.Parse(text)
+		_, err := tools.Parse(text)
 		var ue *tools.UsageError
 		if !errors.As(err, &ue) {
 			t.Errorf("Parse(%q) = %v; want a usage error", text, err)
 		}
 	}
 	for _, text := range []string{"", "help", "  HELP  "} {
-		if cmd, err := reg.Parse(text); err != nil || !cmd.Help {
+		if cmd, err := tools.Parse(text); err != nil || !cmd.Help {
 			t.Errorf("Parse(%q) = %+v, %v; want help", text, cmd, err)
 		}
 	}
@@ -115,17 +115,17 @@ func TestHelpFromRegistry(t *testing.T) {
 			t.Errorf("help lacks %q", tool.Usage)
 		}
 	}
-	golden(t, "help.txt", []byte(help+"\n"))
+	golden.Check(t, "testdata/help.txt", []byte(help+"\n"))
 }
 
 func FuzzParse(f *testing.F) {
 	reg := tools.New(tools.Deps{})
-	for _, s := range []string{"where is T11985LA?", `new-trip a b "c d" tomorrow 6am`, "near 1,2 3km", "“quoted", "<@U1", "trips delayed today"} {
+	for _, s := range []string{"where is T11985LA?", `new-trip a b "c d" tomorrow 6am`, "near 1,2 3km", "“quoted", "<@U1", "trips delayed today", "where", "report week", "sync now", "trucks near x within 2 km"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		cmd, err := reg.Parse(s)
-		if err != nil || cmd.Help {
+		cmd, err := tools.Parse(s)
+		if err != nil || cmd.Help || cmd.Sync || cmd.Report {
 			return
 		}
 		tool, ok := reg.Lookup(cmd.Tool)

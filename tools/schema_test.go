@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/watchtower-fleet/watchtower/internal/golden"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -21,7 +22,7 @@ func TestSchemasGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "schemas/"+tool.Name+".json", append(b, '\n'))
+		golden.Check(t, "testdata/schemas/"+tool.Name+".json", append(b, '\n'))
 	}
 }
 
