@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/bot"
@@ -43,6 +44,9 @@ type fixture struct {
 	prefix string
 	// clock is the registry's time, as unix nanos; tests move it.
 	clock *atomic.Int64
+	// pool is the schema's own pool, for a test that reads the tables
+	// (newPooledFixture's only).
+	pool *pgxpool.Pool
 }
 
 func (f *fixture) advance(d time.Duration) { f.clock.Add(int64(d)) }
@@ -56,8 +60,10 @@ func newFixture(t testing.TB) *fixture {
 // for the Slack adapter's concurrent workers.
 func newPooledFixture(t testing.TB) *fixture {
 	t.Helper()
-	_, db := storetest.NewMigrated(t)
-	return newFixtureOn(t, db)
+	s, db := storetest.NewMigrated(t)
+	f := newFixtureOn(t, db)
+	f.pool = s.Pool
+	return f
 }
 
 func newFixtureOn(t testing.TB, db *store.DB) *fixture {

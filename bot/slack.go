@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/watchtower-fleet/watchtower/notify"
 	"github.com/watchtower-fleet/watchtower/tools"
 )
 
@@ -93,7 +94,7 @@ func NewSlack(cfg SlackConfig, router *Router, roles *tools.Roles, rdb redis.Uni
 		cfg.Prefix = "watchtower:"
 	}
 	if cfg.NotifyStream == "" {
-		cfg.NotifyStream = "watchtower:notifications"
+		cfg.NotifyStream = notify.Stream
 	}
 	if cfg.Zone == nil {
 		cfg.Zone = time.UTC

@@ -486,7 +486,9 @@ func TestSlackAlerts(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Every notification read and acknowledged: nothing is left that a
+	// replica could post.
+	waitAcknowledged(t, f, f.prefix+"notifications")
 	posts := fake.Calls("chat.postMessage")
 	if len(posts) != 2 {
 		t.Fatalf("%d alert messages, want 2 (one per truck): %v", len(posts), posts)
@@ -645,7 +647,10 @@ func TestSlackTripEventsThreaded(t *testing.T) {
 	})); !ok {
 		t.Fatalf("no delay in the thread: %v", fake.Calls("chat.postMessage"))
 	}
-	time.Sleep(3 * time.Second) // two more polls of each replica
+	// Every event posted and committed as posted: a post happens inside
+	// the transaction that marks its event, so no replica can post one of
+	// them again, and what the fake has is all there will be.
+	waitTripEventsPosted(t, f)
 	roots, replies := 0, 0
 	for _, c := range fake.Calls("chat.postMessage") {
 		if c.Params.Get("thread_ts") == "" {
@@ -673,15 +678,15 @@ func TestSlackAdminNotice(t *testing.T) {
 	fake := slackfake.NewServer(t)
 	startSlack(t, f, fake, nil)
 	startSlack(t, f, fake, func(c *bot.SlackConfig) { c.Admins = []string{"U0EXTRA01"} })
-	// Both replicas' consumer groups exist before the notice is published.
-	time.Sleep(300 * time.Millisecond)
-	notify.New(f.rdb, f.prefix+"notifications", f.db, nil).PublishNotice(context.Background(), "sync",
+	// The replicas' consumer group exists before the notice is published.
+	stream := f.prefix + "notifications"
+	waitUntil(t, "the alert consumer group", func() bool {
+		groups, err := f.rdb.XInfoGroups(context.Background(), stream).Result()
+		return err == nil && len(groups) == 1
+	})
+	notify.New(f.rdb, stream, f.db, nil).PublishNotice(context.Background(), "sync",
 		"Sheet sync: 85 rows read, 1 changed, 1 bad.\nBad rows: Trucks row 4: status \"broken\"")
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) && len(fake.Calls("chat.postMessage")) < 2 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(1500 * time.Millisecond) // room for a duplicate
+	waitAcknowledged(t, f, stream)
 	got := map[string]int{}
 	for _, c := range fake.Calls("chat.postMessage") {
 		got[c.Params.Get("channel")]++
@@ -692,4 +697,43 @@ func TestSlackAdminNotice(t *testing.T) {
 	if got[admin] != 1 || got["UQ07YKEL3IY"] != 1 || len(got) < 2 {
 		t.Errorf("notices by user %v, want one to each admin", got)
 	}
+}
+
+// waitUntil polls cond until it holds, failing the test after wait.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, wait)
+		}
+	}
+}
+
+// waitAcknowledged waits until the replicas' consumer group has read the
+// stream to its last entry and acknowledged everything: a group hands an
+// entry out once and takes back only unacknowledged ones, so from then on
+// no replica can post any of it again.
+func waitAcknowledged(t *testing.T, f *fixture, stream string) {
+	t.Helper()
+	ctx := context.Background()
+	last, err := f.rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		t.Fatalf("stream %s: %v %v", stream, last, err)
+	}
+	waitUntil(t, "the notifications acknowledged", func() bool {
+		groups, err := f.rdb.XInfoGroups(ctx, stream).Result()
+		return err == nil && len(groups) == 1 && groups[0].LastDeliveredID == last[0].ID && groups[0].Pending == 0
+	})
+}
+
+// waitTripEventsPosted waits until no trip event is left to post, as
+// committed: an event being posted is still unposted until its
+// transaction commits.
+func waitTripEventsPosted(t *testing.T, f *fixture) {
+	t.Helper()
+	waitUntil(t, "every trip event posted", func() bool {
+		var n int
+		err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM trip_events WHERE posted_at IS NULL`).Scan(&n)
+		return err == nil && n == 0
+	})
 }
