@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/watchtower-fleet/watchtower/api"
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/listener"
 	"github.com/watchtower-fleet/watchtower/live"
 	"github.com/watchtower-fleet/watchtower/masterdata"
@@ -87,23 +88,6 @@ func (f *fx) counted(t testing.TB, key, code string) float64 {
 	return 0
 }
 
-func redisClient(t testing.TB) *redis.Client {
-	t.Helper()
-	opts := &redis.Options{Addr: "127.0.0.1:6379"}
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		var err error
-		if opts, err = redis.ParseURL(u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c := redis.NewClient(opts)
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis: %v (start it with scripts/services.sh)", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // seedFleet loads the demo fleet and places two trucks: T11985LA parked
 // in ESSLIBRA for 30 minutes, T63530LA driving north.
 func seedFleet(t testing.TB, db *store.DB) {
@@ -137,7 +121,7 @@ func newFx(t testing.TB, tune ...func(*api.Config)) *fx {
 	schema, db := storetest.NewMigrated(t)
 	seedFleet(t, db)
 	dbURL = schema.URL
-	return newFxOn(t, db, redisClient(t), fmt.Sprintf("wt_test:%d:%08x:", os.Getpid(), rand.Uint32()), tune...)
+	return newFxOn(t, db, testenv.Redis(t), fmt.Sprintf("wt_test:%d:%08x:", os.Getpid(), rand.Uint32()), tune...)
 }
 
 // newFxOn is another replica: its own API and hub on the same store and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/watchtower-fleet/watchtower/ingest"
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/loconav"
 	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
@@ -67,9 +67,9 @@ func pollerFleet(t *testing.T) *loconavtest.Server {
 }
 
 func newTestPoller(t *testing.T, f *loconavtest.Server, pub *recordingPublisher, clock *fakeClock) *ingest.Poller {
-	c := loconav.NewClient(f.URL(), loconavtest.Token, f.Client(), locoNavLogger(t))
+	c := loconav.NewClient(f.URL(), loconavtest.Token, f.Client(), testenv.DebugLogger(t))
 	c.Now, c.Sleep = clock.Now, clock.Sleep
-	p := ingest.NewPoller(c, pub, locoNavLogger(t))
+	p := ingest.NewPoller(c, pub, testenv.DebugLogger(t))
 	p.BatchSize = 2
 	p.Now = clock.Now
 	return p
@@ -120,10 +120,10 @@ func TestPollerPollOnce(t *testing.T) {
 	}
 
 	cs := p.Collectors()
-	if got := metricValue(t, cs, "watchtower_loconav_fixes_published_total", nil); got != 9 {
+	if got := testenv.MetricValue(t, cs, "watchtower_loconav_fixes_published_total", nil); got != 9 {
 		t.Errorf("fixes published metric = %v, want 9", got)
 	}
-	if got := metricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "ok"}); got != 3 {
+	if got := testenv.MetricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "ok"}); got != 3 {
 		t.Errorf("ok polls = %v, want 3", got)
 	}
 }
@@ -154,7 +154,7 @@ func TestPollerPollOnceFailures(t *testing.T) {
 			if n != tt.wantPublished || len(pub.events()) != tt.wantPublished {
 				t.Errorf("published %d (%d recorded), want %d", n, len(pub.events()), tt.wantPublished)
 			}
-			if got := metricValue(t, p.Collectors(), "watchtower_loconav_polls_total", map[string]string{"result": "error"}); got != 1 {
+			if got := testenv.MetricValue(t, p.Collectors(), "watchtower_loconav_polls_total", map[string]string{"result": "error"}); got != 1 {
 				t.Errorf("error polls = %v, want 1", got)
 			}
 		})
@@ -220,10 +220,10 @@ func TestPollerKeepsGoing(t *testing.T) {
 		t.Errorf("published %d fixes, want at least two polls' worth (6)", n)
 	}
 	cs := p.Collectors()
-	if got := metricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "error"}); got != 1 {
+	if got := testenv.MetricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "error"}); got != 1 {
 		t.Errorf("error polls = %v, want 1", got)
 	}
-	if got := metricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "ok"}); got != 2 {
+	if got := testenv.MetricValue(t, cs, "watchtower_loconav_polls_total", map[string]string{"result": "ok"}); got != 2 {
 		t.Errorf("ok polls = %v, want 2", got)
 	}
 }
@@ -294,51 +294,4 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func fakeUUID(i int) string {
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-}
-
-// locoNavLogger sends the client's and poller's logs to the test's log.
-func locoNavLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(locoNavLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type locoNavLogWriter struct{ t testing.TB }
-
-func (w locoNavLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
-}
-
-// metricValue gathers cs and returns the value of the counter name with
-// labels, or 0 when absent.
-func metricValue(t testing.TB, cs []prometheus.Collector, name string, labels map[string]string) float64 {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }

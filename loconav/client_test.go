@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/loconav"
 	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
@@ -56,7 +57,7 @@ func fixtureServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 func TestLocoNavFixturesDecode(t *testing.T) {
 	t.Parallel()
 	srv, pages := fixtureServer(t)
-	c := loconav.NewClient(srv.URL, "token", srv.Client(), testLogger(t))
+	c := loconav.NewClient(srv.URL, "token", srv.Client(), testenv.DebugLogger(t))
 	clock := newFakeClock()
 	c.Now, c.Sleep = clock.Now, clock.Sleep
 
@@ -229,7 +230,7 @@ func TestLocoNavLastKnownEvents(t *testing.T) {
 			t.Errorf("Raw %s is not a value as received", fx.Raw)
 		}
 	}
-	if got := metricValue(t, c.Collectors(), "watchtower_loconav_last_known_rejected_total", nil); got != 2 {
+	if got := testenv.MetricValue(t, c.Collectors(), "watchtower_loconav_last_known_rejected_total", nil); got != 2 {
 		t.Errorf("rejected = %v, want 2", got)
 	}
 }
@@ -291,7 +292,7 @@ func TestLocoNavRateLimit429(t *testing.T) {
 			if n := len(f.Requests()); n != len(tt.replies)+1 {
 				t.Errorf("%d requests, want %d", n, len(tt.replies)+1)
 			}
-			if got := metricValue(t, c.Collectors(), "watchtower_loconav_rate_limit_waits_total", map[string]string{"reason": "429"}); got != float64(len(tt.replies)) {
+			if got := testenv.MetricValue(t, c.Collectors(), "watchtower_loconav_rate_limit_waits_total", map[string]string{"reason": "429"}); got != float64(len(tt.replies)) {
 				t.Errorf("429 waits metric = %v, want %d", got, len(tt.replies))
 			}
 		})

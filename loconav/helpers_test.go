@@ -3,17 +3,14 @@ package loconav_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/loconav"
 	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
@@ -62,7 +59,7 @@ func newClient(t testing.TB, f *loconavtest.Server, clock *fakeClock) *loconav.C
 
 func newClientWith(t testing.TB, f *loconavtest.Server, token string, hc *http.Client, clock *fakeClock) *loconav.Client {
 	t.Helper()
-	c := loconav.NewClient(f.URL(), token, hc, testLogger(t))
+	c := loconav.NewClient(f.URL(), token, hc, testenv.DebugLogger(t))
 	if clock != nil {
 		c.Now, c.Sleep = clock.Now, clock.Sleep
 	}
@@ -80,18 +77,6 @@ func script(f *loconavtest.Server, faults ...loconavtest.Fault) {
 
 func fakeUUID(i int) string {
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-}
-
-// testLogger sends the client's logs to the test's log.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
 }
 
 // restFixture reads a copied LocoNav REST example from testdata/rest.
@@ -125,39 +110,4 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
-}
-
-// metricValue gathers cs and returns the value of the counter name with
-// labels, or 0 when absent.
-func metricValue(t testing.TB, cs []prometheus.Collector, name string, labels map[string]string) float64 {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }

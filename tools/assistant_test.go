@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -29,7 +30,7 @@ func newLoopEnv(t *testing.T, handler func(*openaitest.Request) openaitest.Reply
 	t.Helper()
 	_, db := storetest.NewMigrated(t)
 	seedDemo(t, db)
-	e := &env{db: db, rdb: redisClient(t), now: testNow}
+	e := &env{db: db, rdb: testenv.Redis(t), now: testNow}
 	e.clock = &e.now
 	prefix := testPrefix(t, e.rdb)
 	e.deps = tools.Deps{DB: db, Actions: tools.NewActions(e.rdb, prefix), Now: func() time.Time { return *e.clock }, Zone: lagos, Logger: logger(t)}

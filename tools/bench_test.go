@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -28,7 +29,7 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 func benchEnv(b *testing.B) (*store.DB, tools.Deps) {
 	_, db := storetest.NewMigrated(b)
 	seedDemo(b, db)
-	rdb := redisClient(b)
+	rdb := testenv.Redis(b)
 	now := time.Now()
 	ign, stopped := true, 0.0
 	var in []store.FixInput
@@ -73,7 +74,7 @@ func BenchmarkLoopStep(b *testing.B) {
 	srv := openaitest.NewServer(b, func(*openaitest.Request) openaitest.Reply { return openaitest.Text("ok") })
 	srv.DisableRecording()
 	asst := tools.NewAssistant(tools.AssistantConfig{APIKey: openaitest.APIKey, BaseURL: srv.URL()}, reg,
-		tools.NewConversations(redisClient(b), testPrefix(b, redisClient(b)), nil), nil)
+		tools.NewConversations(testenv.Redis(b), testPrefix(b, testenv.Redis(b)), nil), nil)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

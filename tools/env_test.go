@@ -3,7 +3,6 @@ package tools_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/masterdata"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
@@ -49,30 +49,7 @@ type env struct {
 	deps  tools.Deps
 }
 
-func logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-
-func redisClient(t testing.TB) *redis.Client {
-	t.Helper()
-	opts := &redis.Options{Addr: "127.0.0.1:6379"}
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		var err error
-		if opts, err = redis.ParseURL(u); err != nil {
-			t.Fatalf("REDIS_URL: %v", err)
-		}
-	}
-	c := redis.NewClient(opts)
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis at %s: %v (start it with scripts/services.sh)", opts.Addr, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
+var logger = testenv.DebugLogger
 
 // testPrefix is a Redis key prefix no other test uses; its keys are
 // deleted when the test ends.
@@ -107,7 +84,7 @@ func newEnv(t *testing.T, mutate ...func(*tools.Deps)) *env {
 	t.Helper()
 	db := storetest.New(t)
 	seedDemo(t, db)
-	e := &env{db: db, rdb: redisClient(t), now: testNow}
+	e := &env{db: db, rdb: testenv.Redis(t), now: testNow}
 	e.clock = &e.now
 	e.deps = tools.Deps{
 		DB: db, Actions: tools.NewActions(e.rdb, testPrefix(t, e.rdb)),

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watchtower-fleet/watchtower/internal/testenv"
 	"github.com/watchtower-fleet/watchtower/store"
 	"github.com/watchtower-fleet/watchtower/store/storetest"
 	"github.com/watchtower-fleet/watchtower/tools"
@@ -185,7 +186,7 @@ func TestDismiss(t *testing.T) {
 func TestConfirmConcurrentlyRunsOnce(t *testing.T) {
 	_, db := storetest.NewMigrated(t)
 	seedDemo(t, db)
-	rdb := redisClient(t)
+	rdb := testenv.Redis(t)
 	prefix := testPrefix(t, rdb)
 	now := testNow
 	replica := func() *tools.Registry {
