@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -167,6 +168,57 @@ func TestArchitectureCatchesAnEdge(t *testing.T) {
 		{"tools", "bot"}, {"tools", "api"}, {"notify", "bot"}, {"store", "loconav"}} {
 		if slices.Contains(allowedImports[edge[0]], edge[1]) {
 			t.Errorf("the table allows %s → %s", edge[0], edge[1])
+		}
+	}
+}
+
+// TestArchitectureInREADME keeps the README's table of rooms in step with
+// allowedImports: every package that ships has its row, and its "may
+// import" column names exactly the arrows the table allows.
+func TestArchitectureInREADME(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Architecture\n")
+	if !ok {
+		t.Fatal("README has no Architecture section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	rows := map[string][]string{}
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) != 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		name := strings.Trim(strings.Fields(cells[1])[0], "`/")
+		var deps []string
+		for _, d := range strings.Split(cells[3], ",") {
+			if d, _, _ = strings.Cut(strings.TrimSpace(d), " "); d != "" && d != "—" && d != "everything" {
+				deps = append(deps, d)
+			}
+		}
+		slices.Sort(deps)
+		rows[name] = deps
+	}
+	for name, allowed := range allowedImports {
+		if strings.Contains(name, "/") && !strings.HasPrefix(name, "internal/") {
+			continue // a fake is named in its package's row
+		}
+		got, listed := rows[name]
+		if !listed {
+			t.Errorf("README's Architecture table has no row for %s/", name)
+			continue
+		}
+		want := slices.Sorted(slices.Values(allowed))
+		if !slices.Equal(got, want) {
+			t.Errorf("README says %s/ may import %v; architecture_test.go allows %v", name, got, want)
+		}
+	}
+	for name := range rows {
+		if _, known := allowedImports[name]; !known && name != "main" {
+			t.Errorf("README's Architecture table lists %s, which allowedImports does not know", name)
 		}
 	}
 }
