@@ -71,6 +71,7 @@ type Slack struct {
 
 	connected atomic.Bool
 	downSince atomic.Int64 // unix nanos; 0 while connected
+	worked    atomic.Int64 // envelopes worked, answered or dropped
 }
 
 // NewSlack builds the adapter; Run connects it.
@@ -255,12 +256,19 @@ func (s *Slack) dispatch(ctx context.Context, runDone <-chan struct{}) {
 	}
 }
 
+// Worked is how many envelopes this replica has finished with, answered
+// or dropped (a duplicate, the bot's own message). Once every envelope
+// sent is worked, nothing more will be answered: tests wait on it instead
+// of waiting a while for an answer that must not come.
+func (s *Slack) Worked() int64 { return s.worked.Load() }
+
 // tracerName names the Slack adapter's spans.
 const tracerName = "github.com/watchtower-fleet/watchtower/bot"
 
 // work answers one envelope. A panic is logged with a reference, never
 // taken down the process.
 func (s *Slack) work(ctx context.Context, evt socketmode.Event) {
+	defer s.worked.Add(1)
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("slack handler panicked", "panic", fmt.Sprint(p), "type", evt.Type)

@@ -199,8 +199,7 @@ func TestSlackDuplicatesAndRetries(t *testing.T) {
 	s := startSlack(t, f, fake, nil)
 	// Two replicas share the dedupe.
 	fake2 := fake // the same app: Slack spreads envelopes over its sockets
-	startSlack(t, f, fake2, nil)
-	_ = s
+	s2 := startSlack(t, f, fake2, nil)
 
 	msg := func(id, ts string, retry int, extra map[string]any) string {
 		ev := map[string]any{"type": "message", "channel_type": "im", "user": dispatcher, "text": "/fleet where T11985LA",
@@ -232,7 +231,9 @@ func TestSlackDuplicatesAndRetries(t *testing.T) {
 	for time.Now().Before(deadline) && answered(fake) < 2 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // room for a wrong extra answer
+	// Every envelope worked by one replica or the other, answered or
+	// dropped: no other answer can come.
+	waitUntil(t, "every envelope worked", func() bool { return s.Worked()+s2.Worked() == int64(len(ids)) })
 	if n := answered(fake); n != 2 {
 		t.Errorf("%d threads answered, want 2 (EvA once, EvB once): %v", n, threads(fake))
 	}
