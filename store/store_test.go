@@ -125,7 +125,7 @@ func TestTruckByNumber(t *testing.T) {
 	t.Parallel()
 	db := seeded(t)
 	ctx := context.Background()
-	for _, q := range []string{"T11985LA", "t-11985-la", "T 11985 LA", "11985", "t11985la"} {
+	for _, q := range []string{"T11985LA", "t-11985-la", "T 11985 LA", "11985", "t11985la", "T11985", "t-11985"} {
 		tr, err := db.TruckByNumber(ctx, q)
 		if err != nil || tr.Number != "T11985LA" {
 			t.Errorf("TruckByNumber(%q) = %q, %v; want T11985LA", q, tr.Number, err)
@@ -136,12 +136,14 @@ func TestTruckByNumber(t *testing.T) {
 			t.Errorf("TruckByNumber(%q) = %+v", q, tr)
 		}
 	}
-	var amb *store.AmbiguousError
-	if _, err := db.TruckByNumber(ctx, "20417"); !errors.As(err, &amb) || !errors.Is(err, store.ErrAmbiguous) ||
-		!slices.Equal(amb.Candidates, []string{"T20417LA", "T20417LG"}) {
-		t.Errorf("TruckByNumber(20417) error = %v; want ambiguous between T20417LA and T20417LG", err)
+	for _, q := range []string{"20417", "T20417"} {
+		var amb *store.AmbiguousError
+		if _, err := db.TruckByNumber(ctx, q); !errors.As(err, &amb) || !errors.Is(err, store.ErrAmbiguous) ||
+			!slices.Equal(amb.Candidates, []string{"T20417LA", "T20417LG"}) {
+			t.Errorf("TruckByNumber(%s) error = %v; want ambiguous between T20417LA and T20417LG", q, err)
+		}
 	}
-	for _, q := range []string{"T99999LA", "99999", "1985"} {
+	for _, q := range []string{"T99999LA", "99999", "1985", "T1985", "11985LA", "T1198"} {
 		if _, err := db.TruckByNumber(ctx, q); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("TruckByNumber(%q) error = %v; want ErrNotFound", q, err)
 		}

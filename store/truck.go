@@ -60,6 +60,12 @@ func NormalizeTruckNumber(s string) string {
 	return b.String()
 }
 
+// endsWithDigit reports whether s (a normalised number) ends with a digit:
+// a plate without its state letters.
+func endsWithDigit(s string) bool {
+	return s != "" && s[len(s)-1] >= '0' && s[len(s)-1] <= '9'
+}
+
 func onlyDigits(s string) bool {
 	for _, r := range s {
 		if r < '0' || r > '9' {
@@ -118,11 +124,20 @@ func (db *DB) TruckByNumber(ctx context.Context, number string) (Truck, error) {
 	if err = notFound(err); err != ErrNotFound {
 		return Truck{}, fmt.Errorf("store: truck %q: %w", number, err)
 	}
-	if !onlyDigits(n) {
+	// People drop the letters: "11985" is the truck whose digits these
+	// are, and "T11985" the truck this is without its state letters, when
+	// one truck matches.
+	var where string
+	switch {
+	case onlyDigits(n):
+		where = `regexp_replace(t.number, '[^0-9]', '', 'g') = $1`
+	case endsWithDigit(n):
+		where = `t.number ~ ('^' || $1 || '[A-Z]+$')` // n is letters and digits only
+	default:
 		return Truck{}, fmt.Errorf("store: truck: %w", &NotFoundError{What: "truck", Query: number, Suggestions: db.truckSuggestions(ctx, n)})
 	}
 	rows, err := db.conn.Query(ctx, `SELECT `+truckColumns+` FROM `+truckFrom+`
-		WHERE regexp_replace(t.number, '[^0-9]', '', 'g') = $1 ORDER BY t.number LIMIT 10`, n)
+		WHERE `+where+` ORDER BY t.number LIMIT 10`, n)
 	if err != nil {
 		return Truck{}, fmt.Errorf("store: truck %q: %w", number, err)
 	}

@@ -22,7 +22,7 @@ func data(t *testing.T, out interface{ ModelOutput() string }) map[string]any {
 
 func TestTruckLocation(t *testing.T) {
 	e := newEnv(t)
-	for _, spelling := range []string{"T11985LA", "T-11985-LA", "t11985 la", "11985"} {
+	for _, spelling := range []string{"T11985LA", "T-11985-LA", "t11985 la", "11985", "T11985"} {
 		t.Run(spelling, func(t *testing.T) {
 			out := e.invoke(t, viewer, "truck_location", `{"truck":"`+spelling+`"}`)
 			d := data(t, out)
