@@ -21,10 +21,7 @@ func TestReplayRebuildsFromRawEvents(t *testing.T) {
 	received := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	var raws []store.RawEvent
 	for i, f := range []string{"live-location.json", "overspeed-alert.json", "idling-alert.json"} {
-		body, err := loconavtest.Webhook(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := loconavtest.Webhook(t, f)
 		family := "alert"
 		if strings.HasPrefix(f, "live") {
 			family = "location"

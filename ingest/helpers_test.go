@@ -1,8 +1,6 @@
 package ingest_test
 
 import (
-	"testing"
-
 	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
 
@@ -12,11 +10,4 @@ var (
 )
 
 // fixture is one of LocoNav's published webhook examples.
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := loconavtest.Webhook(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var fixture = loconavtest.Webhook

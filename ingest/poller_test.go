@@ -3,14 +3,12 @@ package ingest_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -58,15 +56,15 @@ func pollerFleet(t *testing.T) *loconavtest.Server {
 	fix := func(lat, lon float64) *loconavtest.Fix {
 		return &loconavtest.Fix{Lat: lat, Lon: lon, CoordTS: 1707203220, Speed: 50, SpeedTS: 1707203220, Orientation: "180", Ignition: "ON"}
 	}
-	f.AddVehicle(fakeUUID(1), "T-11985-LA", fix(6.45, 3.39))
-	f.AddVehicle(fakeUUID(2), "T22LA", fix(0, 0))
-	f.AddVehicle(fakeUUID(3), "T33LA", fix(7.1, 4.2))
-	f.AddVehicle(fakeUUID(4), "T44LA", nil)
-	f.AddVehicle(fakeUUID(5), "T55LA", fix(9.05, 7.49))
+	f.AddVehicle(loconavtest.UUID(1), "T-11985-LA", fix(6.45, 3.39))
+	f.AddVehicle(loconavtest.UUID(2), "T22LA", fix(0, 0))
+	f.AddVehicle(loconavtest.UUID(3), "T33LA", fix(7.1, 4.2))
+	f.AddVehicle(loconavtest.UUID(4), "T44LA", nil)
+	f.AddVehicle(loconavtest.UUID(5), "T55LA", fix(9.05, 7.49))
 	return f
 }
 
-func newTestPoller(t *testing.T, f *loconavtest.Server, pub *recordingPublisher, clock *fakeClock) *ingest.Poller {
+func newTestPoller(t *testing.T, f *loconavtest.Server, pub *recordingPublisher, clock *loconavtest.Clock) *ingest.Poller {
 	c := loconav.NewClient(f.URL(), loconavtest.Token, f.Client(), testenv.DebugLogger(t))
 	c.Now, c.Sleep = clock.Now, clock.Sleep
 	p := ingest.NewPoller(c, pub, testenv.DebugLogger(t))
@@ -79,7 +77,7 @@ func TestPollerPollOnce(t *testing.T) {
 	t.Parallel()
 	f := pollerFleet(t)
 	pub := &recordingPublisher{}
-	clock := newFakeClock()
+	clock := loconavtest.NewClock()
 	p := newTestPoller(t, f, pub, clock)
 
 	n, err := p.PollOnce(t.Context())
@@ -146,7 +144,7 @@ func TestPollerPollOnceFailures(t *testing.T) {
 			f := pollerFleet(t)
 			pub := &recordingPublisher{}
 			tt.setup(f, pub)
-			p := newTestPoller(t, f, pub, newFakeClock())
+			p := newTestPoller(t, f, pub, loconavtest.NewClock())
 			n, err := p.PollOnce(t.Context())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("err = %v, want it to mention %q", err, tt.wantErr)
@@ -167,7 +165,7 @@ func TestPollerBatchFailureKeepsOthers(t *testing.T) {
 	t.Parallel()
 	f := pollerFleet(t)
 	pub := &recordingPublisher{}
-	p := newTestPoller(t, f, pub, newFakeClock())
+	p := newTestPoller(t, f, pub, loconavtest.NewClock())
 	if _, err := p.PollOnce(t.Context()); err != nil { // caches the vehicle list
 		t.Fatal(err)
 	}
@@ -187,7 +185,7 @@ func TestPollerStaleVehicleList(t *testing.T) {
 	t.Parallel()
 	f := pollerFleet(t)
 	pub := &recordingPublisher{}
-	clock := newFakeClock()
+	clock := loconavtest.NewClock()
 	p := newTestPoller(t, f, pub, clock)
 	if _, err := p.PollOnce(t.Context()); err != nil {
 		t.Fatal(err)
@@ -207,7 +205,7 @@ func TestPollerKeepsGoing(t *testing.T) {
 	f := pollerFleet(t)
 	f.Fail(loconavtest.Fault{N: 1, Status: 401}) // the first poll fails
 	pub := &recordingPublisher{}
-	p := newTestPoller(t, f, pub, newFakeClock())
+	p := newTestPoller(t, f, pub, loconavtest.NewClock())
 	if _, err := p.PollOnce(t.Context()); err == nil {
 		t.Error("the first poll succeeded; want the 401")
 	}
@@ -260,38 +258,4 @@ func TestPollerCollectorsBesideClient(t *testing.T) {
 			t.Errorf("metrics %v lack %s", names, want)
 		}
 	}
-}
-
-// fakeClock is the client's clock and sleep: sleeping advances it at once.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 2, 6, 7, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.Advance(d)
-	return nil
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func fakeUUID(i int) string {
-	return fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 }

@@ -58,7 +58,7 @@ func TestLocoNavFixturesDecode(t *testing.T) {
 	t.Parallel()
 	srv, pages := fixtureServer(t)
 	c := loconav.NewClient(srv.URL, "token", srv.Client(), testenv.DebugLogger(t))
-	clock := newFakeClock()
+	clock := loconavtest.NewClock()
 	c.Now, c.Sleep = clock.Now, clock.Sleep
 
 	vs, err := c.Vehicles(t.Context())
@@ -127,9 +127,9 @@ func TestLocoNavVehiclesPagination(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
 	for i := range 250 {
-		f.AddVehicle(fakeUUID(i), "T"+strconv.Itoa(10000+i)+"LA", nil)
+		f.AddVehicle(loconavtest.UUID(i), "T"+strconv.Itoa(10000+i)+"LA", nil)
 	}
-	c := newClient(t, f, newFakeClock())
+	c := newClient(t, f, loconavtest.NewClock())
 	vs, err := c.Vehicles(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestLocoNavVehiclesPagination(t *testing.T) {
 		t.Fatalf("got %d vehicles, want 250", len(vs))
 	}
 	for i, v := range vs {
-		if v.UUID != fakeUUID(i) || v.Number != "T"+strconv.Itoa(10000+i)+"LA" || v.DisplayNumber != v.Number {
+		if v.UUID != loconavtest.UUID(i) || v.Number != "T"+strconv.Itoa(10000+i)+"LA" || v.DisplayNumber != v.Number {
 			t.Fatalf("vehicle %d = %+v", i, v)
 		}
 	}
@@ -159,10 +159,10 @@ func TestLocoNavLastKnownPagination(t *testing.T) {
 	f.CapLastKnownPage(10) // pages then follow "more"
 	var uuids []string
 	for i := range 25 {
-		f.AddVehicle(fakeUUID(i), "T"+strconv.Itoa(i)+"LA", &loconavtest.Fix{Lat: 6.5 + float64(i)/100, Lon: 3.3, CoordTS: 1707203220, Speed: 40, SpeedTS: 1707203220, Orientation: "90", Ignition: "ON"})
-		uuids = append(uuids, fakeUUID(i))
+		f.AddVehicle(loconavtest.UUID(i), "T"+strconv.Itoa(i)+"LA", &loconavtest.Fix{Lat: 6.5 + float64(i)/100, Lon: 3.3, CoordTS: 1707203220, Speed: 40, SpeedTS: 1707203220, Orientation: "90", Ignition: "ON"})
+		uuids = append(uuids, loconavtest.UUID(i))
 	}
-	c := newClient(t, f, newFakeClock())
+	c := newClient(t, f, loconavtest.NewClock())
 	fixes, err := c.LastKnown(t.Context(), uuids)
 	if err != nil {
 		t.Fatal(err)
@@ -191,13 +191,13 @@ func TestLocoNavLastKnownPagination(t *testing.T) {
 func TestLocoNavLastKnownEvents(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
-	f.AddVehicle(fakeUUID(1), "T-11985-LA", &loconavtest.Fix{Lat: 6.45, Lon: 3.39, CoordTS: 1707203220, LonTS: 1707203230, Speed: 0, SpeedTS: 1707203300, Orientation: "359.5", Ignition: "OFF"})
-	f.AddVehicle(fakeUUID(2), "T22LA", &loconavtest.Fix{Lat: 0, Lon: 0, CoordTS: 1707203220, Speed: 0, SpeedTS: 1707203220, Orientation: "0", Ignition: "OFF"})
-	f.AddVehicle(fakeUUID(3), "T33LA", &loconavtest.Fix{Lat: 6.5, Lon: 3.4, CoordTS: 1707203220, Speed: 999, SpeedTS: 1707203220, Orientation: "1", Ignition: "ON"})
-	f.AddVehicle(fakeUUID(4), "T44LA", &loconavtest.Fix{OmitCoordinates: true, Speed: 10, Ignition: "ON"})
-	f.AddVehicle(fakeUUID(5), "T55LA", nil) // no telemetry: LocoNav leaves it out
-	c := newClient(t, f, newFakeClock())
-	fixes, err := c.LastKnown(t.Context(), []string{fakeUUID(1), fakeUUID(2), fakeUUID(3), fakeUUID(4), fakeUUID(5)})
+	f.AddVehicle(loconavtest.UUID(1), "T-11985-LA", &loconavtest.Fix{Lat: 6.45, Lon: 3.39, CoordTS: 1707203220, LonTS: 1707203230, Speed: 0, SpeedTS: 1707203300, Orientation: "359.5", Ignition: "OFF"})
+	f.AddVehicle(loconavtest.UUID(2), "T22LA", &loconavtest.Fix{Lat: 0, Lon: 0, CoordTS: 1707203220, Speed: 0, SpeedTS: 1707203220, Orientation: "0", Ignition: "OFF"})
+	f.AddVehicle(loconavtest.UUID(3), "T33LA", &loconavtest.Fix{Lat: 6.5, Lon: 3.4, CoordTS: 1707203220, Speed: 999, SpeedTS: 1707203220, Orientation: "1", Ignition: "ON"})
+	f.AddVehicle(loconavtest.UUID(4), "T44LA", &loconavtest.Fix{OmitCoordinates: true, Speed: 10, Ignition: "ON"})
+	f.AddVehicle(loconavtest.UUID(5), "T55LA", nil) // no telemetry: LocoNav leaves it out
+	c := newClient(t, f, loconavtest.NewClock())
+	fixes, err := c.LastKnown(t.Context(), []string{loconavtest.UUID(1), loconavtest.UUID(2), loconavtest.UUID(3), loconavtest.UUID(4), loconavtest.UUID(5)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestLocoNavLastKnownEvents(t *testing.T) {
 		t.Fatalf("got %d fixes, want 2: %+v", len(fixes), fixes)
 	}
 	a, b := fixes[0], fixes[1]
-	if a.TruckNumber != "T11985LA" || a.VehicleUUID != fakeUUID(1) || a.Point == nil || a.Point.Lat != 6.45 || a.Point.Lon != 3.39 {
+	if a.TruckNumber != "T11985LA" || a.VehicleUUID != loconavtest.UUID(1) || a.Point == nil || a.Point.Lat != 6.45 || a.Point.Lon != 3.39 {
 		t.Errorf("first = %+v", a)
 	}
 	if want := time.Unix(1707203230, 0).UTC(); !a.Time.Equal(want) {
@@ -238,7 +238,7 @@ func TestLocoNavLastKnownEvents(t *testing.T) {
 func TestLocoNavLastKnownNoVehicles(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
-	c := newClient(t, f, newFakeClock())
+	c := newClient(t, f, loconavtest.NewClock())
 	fixes, err := c.LastKnown(t.Context(), nil)
 	if err != nil || len(fixes) != 0 || len(f.Requests()) != 0 {
 		t.Errorf("LastKnown(nil) = %v, %v after %d requests; want nothing asked (LocoNav would answer for all)", fixes, err, len(f.Requests()))
@@ -247,7 +247,7 @@ func TestLocoNavLastKnownNoVehicles(t *testing.T) {
 
 func TestLocoNavRateLimit429(t *testing.T) {
 	t.Parallel()
-	clockStart := newFakeClock().Now()
+	clockStart := loconavtest.NewClock().Now()
 	h := func(kv ...string) http.Header {
 		out := http.Header{}
 		for i := 0; i < len(kv); i += 2 {
@@ -278,9 +278,9 @@ func TestLocoNavRateLimit429(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := loconavtest.NewServer(t)
-			f.AddVehicle(fakeUUID(1), "T1LA", nil)
+			f.AddVehicle(loconavtest.UUID(1), "T1LA", nil)
 			script(f, tt.replies...)
-			clock := newFakeClock()
+			clock := loconavtest.NewClock()
 			c := newClient(t, f, clock)
 			vs, err := c.Vehicles(t.Context())
 			if err != nil || len(vs) != 1 {
@@ -303,7 +303,7 @@ func TestLocoNavRateLimitGivesUp(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
 	f.Fail(loconavtest.Fault{N: 6, Status: 429, Header: http.Header{"Retry-After": {"1"}}})
-	clock := newFakeClock()
+	clock := loconavtest.NewClock()
 	c := newClient(t, f, clock)
 	_, err := c.Vehicles(t.Context())
 	var le *loconav.Error
@@ -324,8 +324,8 @@ func TestLocoNavRateLimitGivesUp(t *testing.T) {
 func TestLocoNavRemainingZeroWaitsForReset(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
-	f.AddVehicle(fakeUUID(1), "T1LA", nil)
-	clock := newFakeClock()
+	f.AddVehicle(loconavtest.UUID(1), "T1LA", nil)
+	clock := loconavtest.NewClock()
 	f.SetHeader("X-Rate-Limit-Limit", "20")
 	f.SetHeader("X-Rate-Limit-Remaining", "0")
 	f.SetHeader("X-Rate-Limit-Reset", strconv.FormatInt(clock.Now().Add(30*time.Second).Unix(), 10))
@@ -347,11 +347,11 @@ func TestLocoNavAdoptsAnnouncedLimit(t *testing.T) {
 	const calls = 60
 	elapsed := func(limit string) time.Duration {
 		f := loconavtest.NewServer(t)
-		f.AddVehicle(fakeUUID(1), "T1LA", nil)
+		f.AddVehicle(loconavtest.UUID(1), "T1LA", nil)
 		if limit != "" {
 			f.SetHeader("X-Rate-Limit-Limit", limit)
 		}
-		clock := newFakeClock()
+		clock := loconavtest.NewClock()
 		c := newClient(t, f, clock)
 		start := clock.Now()
 		for range calls {
@@ -373,7 +373,7 @@ func TestLocoNavUnauthorized(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
 	const wrong = "wrong-token-abcdef-123"
-	c := newClientWith(t, f, wrong, f.Client(), newFakeClock())
+	c := newClientWith(t, f, wrong, f.Client(), loconavtest.NewClock())
 	_, err := c.Vehicles(t.Context())
 	var le *loconav.Error
 	if !errors.As(err, &le) || le.Status != http.StatusUnauthorized {
@@ -412,7 +412,7 @@ func TestLocoNavErrorsWithoutRetry(t *testing.T) {
 			t.Parallel()
 			f := loconavtest.NewServer(t)
 			script(f, tt.reply)
-			c := newClient(t, f, newFakeClock())
+			c := newClient(t, f, loconavtest.NewClock())
 			_, err := c.Vehicles(t.Context())
 			if err == nil {
 				t.Fatal("no error")
@@ -435,11 +435,11 @@ func TestLocoNavErrorsWithoutRetry(t *testing.T) {
 func TestLocoNavServerErrorRetried(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
-	f.AddVehicle(fakeUUID(1), "T1LA", nil)
+	f.AddVehicle(loconavtest.UUID(1), "T1LA", nil)
 	// The drop comes first: on a reused connection net/http would itself
 	// replay the GET, and the test would not see our retry.
 	script(f, loconavtest.Fault{Drop: true}, loconavtest.Fault{Status: 500}, loconavtest.Fault{Status: 503, Body: "<html>busy</html>"})
-	clock := newFakeClock()
+	clock := loconavtest.NewClock()
 	c := newClient(t, f, clock)
 	vs, err := c.Vehicles(t.Context())
 	if err != nil || len(vs) != 1 {
@@ -464,7 +464,7 @@ func TestLocoNavServerErrorGivesUp(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
 	f.Fail(loconavtest.Fault{N: 5, Status: 502, Body: "bad gateway"})
-	c := newClient(t, f, newFakeClock())
+	c := newClient(t, f, loconavtest.NewClock())
 	_, err := c.Vehicles(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "502 Bad Gateway after 5 attempts") {
 		t.Errorf("err = %v", err)

@@ -1,12 +1,9 @@
 package loconav_test
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,49 +12,14 @@ import (
 	"github.com/watchtower-fleet/watchtower/loconav/loconavtest"
 )
 
-// fakeClock is the client's clock and sleep: sleeping advances it at once
-// and records the wait.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 2, 6, 7, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	return nil
-}
-
-func (c *fakeClock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.waits...)
-}
-
 // newClient is a client of f with the fake's token on a fake clock (none:
 // the real one), logging to t.
-func newClient(t testing.TB, f *loconavtest.Server, clock *fakeClock) *loconav.Client {
+func newClient(t testing.TB, f *loconavtest.Server, clock *loconavtest.Clock) *loconav.Client {
 	t.Helper()
 	return newClientWith(t, f, loconavtest.Token, f.Client(), clock)
 }
 
-func newClientWith(t testing.TB, f *loconavtest.Server, token string, hc *http.Client, clock *fakeClock) *loconav.Client {
+func newClientWith(t testing.TB, f *loconavtest.Server, token string, hc *http.Client, clock *loconavtest.Clock) *loconav.Client {
 	t.Helper()
 	c := loconav.NewClient(f.URL(), token, hc, testenv.DebugLogger(t))
 	if clock != nil {
@@ -73,10 +35,6 @@ func script(f *loconavtest.Server, faults ...loconavtest.Fault) {
 		ft.N = 1
 		f.Fail(ft)
 	}
-}
-
-func fakeUUID(i int) string {
-	return fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 }
 
 // restFixture reads a copied LocoNav REST example from testdata/rest.

@@ -165,7 +165,7 @@ func FuzzParseLastKnown(f *testing.F) {
 func TestParseFamilyLastKnown(t *testing.T) {
 	t.Parallel()
 	p := &loconav.Parser{}
-	raw := loconavtest.LastKnownValue(fakeUUID(1), "VEHICLE03-", 24.74744, 54.83273, 59, time.Unix(1707203220, 0))
+	raw := loconavtest.LastKnownValue(loconavtest.UUID(1), "VEHICLE03-", 24.74744, 54.83273, 59, time.Unix(1707203220, 0))
 	ev, err := p.ParseFamily(raw, loconav.FamilyLastKnown)
 	if err != nil {
 		t.Fatal(err)

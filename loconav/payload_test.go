@@ -20,14 +20,7 @@ var (
 )
 
 // fixture is one of LocoNav's published webhook examples.
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := loconavtest.Webhook(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var fixture = loconavtest.Webhook
 
 // TestFixturesMatchShared keeps our copies of LocoNav's published examples
 // identical to the shared ones (CI has ../shared beside the repository).

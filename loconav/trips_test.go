@@ -33,7 +33,7 @@ func shortTimeout(f *loconavtest.Server) *http.Client {
 func TestCreateTripWireFormat(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
-	c := newClient(t, f, newFakeClock())
+	c := newClient(t, f, loconavtest.NewClock())
 	ref, err := c.CreateTrip(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestCreateTripPlaces(t *testing.T) {
 	r := req
 	r.Source = loconav.TripPlace{Name: "Apapa yard", Lat: 6.45, Lon: 3.36}
 	r.Destination = loconav.TripPlace{}
-	if _, err := newClient(t, f, newFakeClock()).CreateTrip(t.Context(), r); err != nil {
+	if _, err := newClient(t, f, loconavtest.NewClock()).CreateTrip(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
 	b := f.Trips()[0].Body
@@ -146,7 +146,7 @@ func TestCreateTripInvalid(t *testing.T) {
 			f := loconavtest.NewServer(t)
 			r := req
 			tt.edit(&r)
-			if _, err := newClient(t, f, newFakeClock()).CreateTrip(t.Context(), r); err == nil || !strings.HasPrefix(err.Error(), "loconav: POST /trips: ") {
+			if _, err := newClient(t, f, loconavtest.NewClock()).CreateTrip(t.Context(), r); err == nil || !strings.HasPrefix(err.Error(), "loconav: POST /trips: ") {
 				t.Errorf("err %v", err)
 			}
 			if n := len(f.Requests()); n != 0 {
@@ -176,7 +176,7 @@ func TestCreateTripNeverTwice(t *testing.T) {
 			f := loconavtest.NewServer(t)
 			tt.fault.Method, tt.fault.Path, tt.fault.N, tt.fault.AfterApply = http.MethodPost, "/trips", 1, true
 			f.Fail(tt.fault)
-			ref, err := newClientWith(t, f, loconavtest.Token, shortTimeout(f), newFakeClock()).CreateTrip(t.Context(), req)
+			ref, err := newClientWith(t, f, loconavtest.Token, shortTimeout(f), loconavtest.NewClock()).CreateTrip(t.Context(), req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +260,7 @@ func TestCreateTripFailures(t *testing.T) {
 			if tt.token != "" {
 				token = tt.token
 			}
-			clock := newFakeClock()
+			clock := loconavtest.NewClock()
 			ref, err := newClientWith(t, f, token, shortTimeout(f), clock).CreateTrip(t.Context(), req)
 			if posts := f.Count(http.MethodPost, "/trips"); posts != tt.wantPosts {
 				t.Errorf("%d POSTs, want %d (calls %v)", posts, tt.wantPosts, f.Calls())
@@ -341,7 +341,7 @@ func runTripCall(t *testing.T, method, path string, cases []tripCallCase, call f
 			if tt.token != "" {
 				token = tt.token
 			}
-			clock := newFakeClock()
+			clock := loconavtest.NewClock()
 			err := call(newClientWith(t, f, token, shortTimeout(f), clock), trip.ID)
 			if n := f.Count(method, p); n != tt.wantCalls {
 				t.Errorf("%d calls to %s %s, want %d", n, method, p, tt.wantCalls)
@@ -428,7 +428,7 @@ func TestEndTripWireFormat(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
 	trip := f.AddTrip(loconavtest.Trip{UniqueID: "u1", VehicleNumber: "T1LA"})
-	if err := newClient(t, f, newFakeClock()).EndTrip(t.Context(), trip.ID); err != nil {
+	if err := newClient(t, f, loconavtest.NewClock()).EndTrip(t.Context(), trip.ID); err != nil {
 		t.Fatal(err)
 	}
 	r := f.Requests()[0]
@@ -440,7 +440,7 @@ func TestEndTripWireFormat(t *testing.T) {
 func TestTripCallsNeedAnID(t *testing.T) {
 	t.Parallel()
 	f := loconavtest.NewServer(t)
-	c := newClient(t, f, newFakeClock())
+	c := newClient(t, f, loconavtest.NewClock())
 	if _, err := c.TrackURL(t.Context(), 0); err == nil {
 		t.Error("TrackURL(0) succeeded")
 	}
@@ -464,7 +464,7 @@ func TestTrips(t *testing.T) {
 		f.AddTrip(loconavtest.Trip{UniqueID: "trip-" + strconv.Itoa(i), VehicleNumber: "T" + strconv.Itoa(i%10) + "LA",
 			Status: states[i%len(states)], ShouldStartAt: start.Add(time.Duration(i) * time.Hour)})
 	}
-	c := newClient(t, f, newFakeClock())
+	c := newClient(t, f, loconavtest.NewClock())
 
 	all, err := c.Trips(t.Context(), loconav.TripQuery{})
 	if err != nil {
@@ -532,7 +532,7 @@ func TestTripsOddValues(t *testing.T) {
 		"trip",
 		{"id":18,"state":"completed","shouldStartTs":"soon"}
 	]}}`})
-	trips, err := newClient(t, f, newFakeClock()).Trips(t.Context(), loconav.TripQuery{})
+	trips, err := newClient(t, f, loconavtest.NewClock()).Trips(t.Context(), loconav.TripQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"path"
+	"testing"
 	"time"
 
 	"github.com/watchtower-fleet/watchtower/loconav"
@@ -17,9 +18,15 @@ import (
 var webhooks embed.FS
 
 // Webhook is one published webhook example by file name, such as
-// "live-location.json" or "idling-alert.json".
-func Webhook(name string) ([]byte, error) {
-	return webhooks.ReadFile(path.Join("testdata", "webhooks", name))
+// "live-location.json" or "idling-alert.json"; a name that is not one
+// fails the test.
+func Webhook(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := webhooks.ReadFile(path.Join("testdata", "webhooks", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // Webhooks names the published webhook examples.
